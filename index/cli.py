@@ -1,0 +1,135 @@
+"""The ``articlebot`` command: parse arguments, build Settings, call the core, format.
+
+Heavy libraries are imported inside the commands so that ``--help`` is instant.
+Other packages add subcommands through the ``articlebot.commands`` entry-point
+group (the Discord bot does), so this core never imports them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from .errors import ArticlebotError
+from .settings import Settings
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def build_settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "index_dir", None):
+        overrides["index_dir"] = args.index_dir
+    return Settings(**overrides)
+
+
+def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    from .embedding import SentenceTransformerEmbedder
+    from .indexer import run_index
+    from .progress import make_progress
+
+    embedder = SentenceTransformerEmbedder.from_settings(settings)
+    progress = make_progress(enabled=not args.json)
+    try:
+        report = run_index(
+            settings,
+            embedder,
+            [Path(p) for p in args.paths],
+            rebuild=args.rebuild,
+            remove=[Path(p) for p in args.remove],
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for failure in report.failed:
+        print(f"failed: {failure.path}: {failure.reason}", file=sys.stderr)
+    if args.json:
+        payload = {k: v for k, v in vars(report).items() if k != "failed"}
+        payload["failed"] = [vars(f) for f in report.failed]
+        print(json.dumps(payload))
+    else:
+        print(report.summary())
+    return 1 if report.failed else 0
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    from .store import Snapshot
+
+    snapshot = Snapshot.open(settings.index_dir)
+    try:
+        m = snapshot.manifest
+        roots = [r[0] for r in snapshot.conn.execute("SELECT path FROM roots ORDER BY path")]
+        stats = {
+            "articles": int(m.get("articles", 0)),
+            "passages": int(m.get("passages", 0)),
+            "model": m.get("model"),
+            "dimension": m.get("dimension"),
+            "index_type": m.get("index_type"),
+            "chunk_tokens": m.get("chunk_tokens"),
+            "generation": m.get("generation"),
+            "built_at": m.get("built_at"),
+            "size_bytes": snapshot.size_on_disk(),
+            "index_dir": str(settings.index_dir.resolve()),
+            "roots": roots,
+        }
+    finally:
+        snapshot.close()
+    if args.json:
+        print(json.dumps(stats))
+        return 0
+    for key, value in stats.items():
+        if key == "size_bytes":
+            value = f"{int(value) / 2**20:.1f} MB"
+        elif key == "roots":
+            value = ", ".join(value) or "(none)"
+        print(f"{key:>12}: {value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="articlebot", description="Answer questions with cited quotes from your articles."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index-dir", type=Path, help="index folder (ARTICLEBOT_INDEX_DIR)")
+
+    p = sub.add_parser("index", parents=[common], help="index articles (incremental)")
+    p.add_argument("paths", nargs="*", help="folders or files to add (default: remembered roots)")
+    p.add_argument("--rebuild", action="store_true", help="start a new index from scratch")
+    p.add_argument("--remove", action="append", default=[], metavar="ROOT",
+                   help="drop an indexed root and its articles")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(handler=cmd_index)
+
+    p = sub.add_parser("stats", parents=[common], help="show what the index holds")
+    p.add_argument("--json", action="store_true", help="print a flat JSON object")
+    p.set_defaults(handler=cmd_stats)
+
+    for ep in entry_points(group="articlebot.commands"):
+        ep.load()(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = build_settings(args)
+        return int(args.handler(args, settings))
+    except ArticlebotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; the previous index is unchanged", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

