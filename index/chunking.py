@@ -32,9 +32,7 @@ def chunk_article(
     sizes = count_tokens([text[a:b] for a, b in units])
     spans = _pack(units, sizes, target)
     spans = _enforce_limit(text, spans, count_tokens, limit)
-    return [
-        Passage(article.id, a, b, text[a:b], ordinal=i) for i, (a, b) in enumerate(spans)
-    ]
+    return [Passage(article.id, a, b, text[a:b], ordinal=i) for i, (a, b) in enumerate(spans)]
 
 
 def paragraph_spans(text: str) -> list[Span]:
@@ -43,7 +41,9 @@ def paragraph_spans(text: str) -> list[Span]:
     for m in re.finditer(r"[^\n]+", text):
         if not m.group().strip():
             continue
-        joins = spans and _BULLET.match(m.group()) and text.count("\n", spans[-1][1], m.start()) <= 2
+        joins = (
+            spans and _BULLET.match(m.group()) and text.count("\n", spans[-1][1], m.start()) <= 2
+        )
         if joins:
             spans[-1] = (spans[-1][0], m.end())
         else:

@@ -13,19 +13,35 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import ArticlebotError
-from .settings import Settings
+from .errors import ArticlebotError, ConfigError
 
-Handler = Callable[[argparse.Namespace, Settings], int]
+if TYPE_CHECKING:
+    from .settings import Settings
+
+Handler = Callable[[argparse.Namespace, "Settings"], int]
 
 
 def build_settings(args: argparse.Namespace) -> Settings:
+    """The one Settings object of this run: environment and .env, then command-line flags."""
+    from pydantic import ValidationError
+
+    from .settings import Settings
+
     overrides: dict[str, Any] = {}
     if getattr(args, "index_dir", None):
         overrides["index_dir"] = args.index_dir
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"ARTICLEBOT_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigError(
+            f"Invalid setting ({problems}). Fix it in the environment or .env."
+        ) from None
 
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
@@ -66,7 +82,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     try:
         m = snapshot.manifest
         roots = [r[0] for r in snapshot.conn.execute("SELECT path FROM roots ORDER BY path")]
-        stats = {
+        stats: dict[str, Any] = {
             "articles": int(m.get("articles", 0)),
             "passages": int(m.get("passages", 0)),
             "model": m.get("model"),
@@ -84,11 +100,9 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(stats))
         return 0
+    stats["size_bytes"] = f"{stats['size_bytes'] / 2**20:.1f} MB"
+    stats["roots"] = ", ".join(roots) or "(none)"
     for key, value in stats.items():
-        if key == "size_bytes":
-            value = f"{int(value) / 2**20:.1f} MB"
-        elif key == "roots":
-            value = ", ".join(value) or "(none)"
         print(f"{key:>12}: {value}")
     return 0
 
@@ -104,8 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", parents=[common], help="index articles (incremental)")
     p.add_argument("paths", nargs="*", help="folders or files to add (default: remembered roots)")
     p.add_argument("--rebuild", action="store_true", help="start a new index from scratch")
-    p.add_argument("--remove", action="append", default=[], metavar="ROOT",
-                   help="drop an indexed root and its articles")
+    p.add_argument(
+        "--remove",
+        action="append",
+        default=[],
+        metavar="ROOT",
+        help="drop an indexed root and its articles",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(handler=cmd_index)
 

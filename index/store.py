@@ -243,9 +243,20 @@ class GenerationWriter:
         self.conn.execute(
             "INSERT INTO articles (id, key, file, path, url, title, date, author, source, "
             "caption, content_hash, text) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (article.id, article.key, file, article.path, article.url, article.title,
-             article.date, article.author, article.source, article.caption,
-             article.content_hash, article.text),
+            (
+                article.id,
+                article.key,
+                file,
+                article.path,
+                article.url,
+                article.title,
+                article.date,
+                article.author,
+                article.source,
+                article.caption,
+                article.content_hash,
+                article.text,
+            ),
         )
         ids: list[int] = []
         for passage, vector in zip(passages, vectors, strict=True):
@@ -253,8 +264,14 @@ class GenerationWriter:
             cur = self.conn.execute(
                 'INSERT INTO passages (article_id, ordinal, start, "end", text, vector) '
                 "VALUES (?,?,?,?,?,?)",
-                (article.id, passage.ordinal, passage.start, passage.end, passage.text,
-                 vector.astype("float32").tobytes()),
+                (
+                    article.id,
+                    passage.ordinal,
+                    passage.start,
+                    passage.end,
+                    passage.text,
+                    vector.astype("float32").tobytes(),
+                ),
             )
             assert cur.lastrowid is not None
             ids.append(cur.lastrowid)
@@ -307,7 +324,6 @@ class GenerationWriter:
         shutil.rmtree(self.work_dir, ignore_errors=True)
 
     def _updated_vectors(self, dimension: int, ann_threshold: int) -> Any:
-        import faiss
         import numpy as np
 
         total = self.conn.execute("SELECT count(*) FROM passages").fetchone()[0]
@@ -338,6 +354,7 @@ def build_vector_index(data: tuple[np.ndarray, np.ndarray], dimension: int, ann:
     """Exact inner product (vectors are normalised, so cosine); HNSW when ``ann``."""
     import faiss
 
+    inner: Any
     if ann:
         inner = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
         inner.hnsw.efConstruction = 80

@@ -1,0 +1,74 @@
+"""The real CLI in a subprocess with the real bundled model: index, stats, exit codes, --help."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ARTICLE_A, REPO, write
+
+pytestmark = pytest.mark.slow
+
+
+def cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "ARTICLEBOT_INDEX_DIR": str(tmp_path / "idx"), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "index", *args],
+        cwd=tmp_path,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_help_does_not_import_heavy_libraries() -> None:
+    code = (
+        "import sys; from index.cli import build_parser; build_parser().format_help(); "
+        "heavy = [m for m in ('torch', 'faiss', 'sentence_transformers', 'numpy', 'trafilatura')"
+        " if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_index_and_stats_on_bundled_corpus(tmp_path: Path) -> None:
+    result = cli(tmp_path, "index", str(REPO / "corpus"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("added 1 / updated 0 / unchanged 0 / removed 0 / failed 0")
+    stats = json.loads(cli(tmp_path, "stats", "--json").stdout)
+    assert stats["articles"] == 1 and stats["passages"] >= 3
+    assert stats["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert stats["dimension"] == 384 and stats["index_type"] == "flat"
+    again = cli(tmp_path, "index", "--json")
+    report = json.loads(again.stdout)
+    assert report["embedded"] == 0 and report["unchanged"] == 1
+
+
+def test_failed_files_set_exit_code_and_are_listed(tmp_path: Path) -> None:
+    corpus = tmp_path / "c"
+    write(corpus / "a.txt", ARTICLE_A)
+    (corpus / "broken.txt").write_bytes(b"\x00\xff\x00")
+    result = cli(tmp_path, "index", str(corpus))
+    assert result.returncode == 1
+    assert f"failed: {(corpus / 'broken.txt').resolve()}: looks like a binary file" in result.stderr
+    assert "added 1 /" in result.stdout and "failed 1" in result.stdout
+
+
+def test_clear_errors_for_missing_index_model_mismatch_and_bad_settings(tmp_path: Path) -> None:
+    result = cli(tmp_path, "stats")
+    assert result.returncode == 2 and "Run `articlebot index`" in result.stderr
+    assert "Traceback" not in result.stderr
+    cli(tmp_path, "index", str(REPO / "corpus"))
+    write(tmp_path / "c2" / "a.txt", ARTICLE_A)
+    other_model = cli(tmp_path, "index", str(tmp_path / "c2"), ARTICLEBOT_MODEL="some/other-model")
+    assert other_model.returncode == 2 and "articlebot index --rebuild" in other_model.stderr
+    bad = cli(tmp_path, "stats", ARTICLEBOT_BATCH_SIZE="lots")
+    assert bad.returncode == 2 and "ARTICLEBOT_BATCH_SIZE" in bad.stderr
+    assert "Traceback" not in bad.stderr
