@@ -107,6 +107,51 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _filters(args: argparse.Namespace) -> Any:
+    from .retriever import Filters
+
+    return Filters(args.source, args.since, args.until)
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from .retriever import open_retriever
+
+    retriever = open_retriever(settings)
+    hits = retriever.search(args.query, args.k, _filters(args))
+    if args.json:
+        print(json.dumps([vars(h) for h in hits], ensure_ascii=False))
+        return 0
+    for rank, h in enumerate(hits, 1):
+        dense = "-" if h.dense is None else f"{h.dense:.3f}"
+        lexical = "-" if h.lexical is None else f"{h.lexical:.2f}"
+        print(f"{rank:>2}. fused {h.score:.4f}  dense {dense}  lexical {lexical}  {h.title}")
+        print(f"    {h.path or h.url or ''}")
+        snippet = " ".join(h.text.split())
+        print(f"    {snippet[:300]}{'…' if len(snippet) > 300 else ''}")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from .answers import answer
+    from .retriever import open_retriever
+    from .terminal import render_answer
+
+    retriever = open_retriever(settings)
+    filters = _filters(args)
+    if args.question == "-":  # batch: one question per line, model loaded once
+        for line in sys.stdin:
+            if line.strip():
+                result = answer(retriever, line.strip(), filters)
+                print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
+        return 0
+    result = answer(retriever, args.question, filters)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+    else:
+        print(render_answer(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="articlebot", description="Answer questions with cited quotes from your articles."
@@ -131,6 +176,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stats", parents=[common], help="show what the index holds")
     p.add_argument("--json", action="store_true", help="print a flat JSON object")
     p.set_defaults(handler=cmd_stats)
+
+    filters = argparse.ArgumentParser(add_help=False)
+    filters.add_argument("--source", help="only articles whose path/url/source matches (glob or prefix)")
+    filters.add_argument("--since", metavar="DATE", help="only articles dated on or after (YYYY-MM-DD)")
+    filters.add_argument("--until", metavar="DATE", help="only articles dated on or before")
+
+    p = sub.add_parser("search", parents=[common, filters], help="ranked passages for a query")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=10, help="how many passages (default 10)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_search)
+
+    p = sub.add_parser("ask", parents=[common, filters], help="answer with cited quotes")
+    p.add_argument("question", help='the question, or "-" to read one per line from stdin')
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    p.set_defaults(handler=cmd_ask)
 
     for ep in entry_points(group="articlebot.commands"):
         ep.load()(sub, common)

@@ -50,6 +50,15 @@ class Settings(BaseSettings):
     )
     max_file_mb: float = Field(50.0, gt=0, description="Larger files are skipped.")
 
+    # --- answering ---------------------------------------------------------------------
+    abstain_below: float = Field(
+        0.30,
+        ge=-1.0,
+        le=1.0,
+        description="Abstain when the best passage's cosine similarity to the question is "
+        "below this (calibrated for all-MiniLM-L6-v2 in benchmarks/quality.py).",
+    )
+
     # --- bot --------------------------------------------------------------------------
     discord_token: SecretStr | None = Field(None, description="Discord bot token.")
 

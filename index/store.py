@@ -32,7 +32,7 @@ from .errors import IndexBusyError, IndexMismatchError, IndexMissingError
 if TYPE_CHECKING:
     import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "index.sqlite"
 FAISS_NAME = "vectors.faiss"
 KEEP_GENERATIONS = 2  # the live one and the one before, for readers still opening it
@@ -57,7 +57,7 @@ CREATE TABLE passages (
 );
 CREATE INDEX passages_article ON passages (article_id);
 CREATE VIRTUAL TABLE passages_fts USING fts5 (
-    text, title, tokenize = 'unicode61 remove_diacritics 2'
+    text, title, tokenize = 'porter unicode61 remove_diacritics 2'
 );
 """
 

@@ -72,3 +72,56 @@ def test_clear_errors_for_missing_index_model_mismatch_and_bad_settings(tmp_path
     bad = cli(tmp_path, "stats", ARTICLEBOT_BATCH_SIZE="lots")
     assert bad.returncode == 2 and "ARTICLEBOT_BATCH_SIZE" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+@pytest.fixture(scope="module")
+def corpus_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("ask")
+    result = cli(tmp, "index", str(REPO / "corpus"))
+    assert result.returncode == 0, result.stderr
+    return tmp
+
+
+def test_ask_quotes_the_seed_sentence_about_aliyev(corpus_index: Path) -> None:
+    question = "Who is trying to mend relations between Turkey and Israel?"
+    data = json.loads(cli(corpus_index, "ask", "--json", question).stdout)
+    first = data["quotes"][0]
+    assert "Azeri President Ilham Aliyev is trying to mend relations between his two allies" in (
+        first["text"]
+    )
+    assert first["citation"] == 1 and data["sources"][0]["title"].startswith("Azerbaijan's Aliyev")
+    result = cli(corpus_index, "ask", question)
+    assert result.returncode == 0, result.stderr
+    first_block = result.stdout.split("\n\n")[0]
+    assert first_block.startswith("> ") and first_block.rstrip().endswith("[1]")
+    assert "[1] Azerbaijan's Aliyev tries to mend ties between Turkey and Israel" in result.stdout
+
+
+def test_ask_off_topic_abstains(corpus_index: Path) -> None:
+    result = cli(corpus_index, "ask", "--json", "How long should I knead bread dough?")
+    data = json.loads(result.stdout)
+    assert data["abstained"] is True and data["quotes"] == []
+    assert data["closest"] == ["Azerbaijan's Aliyev tries to mend ties between Turkey and Israel"]
+
+
+def test_ask_batch_mode_reads_stdin_and_writes_json_lines(corpus_index: Path) -> None:
+    questions = "What happened in 2016?\n\nWhat is the boiling point of water on Everest?\n"
+    result = subprocess.run(
+        [sys.executable, "-m", "index", "ask", "--json", "-"], input=questions, cwd=corpus_index,
+        env={**os.environ, "ARTICLEBOT_INDEX_DIR": str(corpus_index / "idx")},
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [x["question"] for x in lines] == ["What happened in 2016?",
+                                              "What is the boiling point of water on Everest?"]
+    assert not lines[0]["abstained"] and "2016" in lines[0]["quotes"][0]["text"]
+    assert lines[0]["quotes"][0]["path"] == str((REPO / "corpus" / "aliyev-turkey-israel.md"))
+    assert lines[1]["abstained"]
+
+
+def test_search_shows_dense_lexical_and_fused_scores(corpus_index: Path) -> None:
+    result = cli(corpus_index, "search", "Erdogan Obama 2013", "-k", "2", "--json")
+    hits = json.loads(result.stdout)
+    assert len(hits) == 2 and "Erdoğan in 2013" in hits[0]["text"]
+    assert {"score", "dense", "lexical", "title"} <= set(hits[0])

@@ -1,0 +1,324 @@
+"""Hybrid retrieval: dense (FAISS) + lexical (SQLite FTS5 BM25), fused by reciprocal rank.
+
+A ``Retriever`` is built once and shared: ``search`` is safe to call from many threads,
+and each call first checks whether the indexer published a new generation (one small
+file read) and switches to it without a restart.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .embedding import Embedder, SentenceTransformerEmbedder
+from .errors import ConfigError
+from .settings import Settings
+from .store import DB_NAME, Snapshot, check_compatible, connect_readonly, current_generation_dir
+from .text import fold, query_words
+
+if TYPE_CHECKING:
+    import numpy as np
+
+RRF_K = 60  # the usual constant of reciprocal rank fusion
+CANDIDATES = 50  # per retriever, before fusion
+PER_ARTICLE = 2  # passages of one article before others get a turn
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict results to matching articles. ``source`` is a glob (``*sport*``) or a prefix
+    of the path (absolute, or relative under a root, e.g. ``sport/``), url or source name."""
+
+    source: str | None = None
+    date_from: str | None = None  # ISO date, inclusive
+    date_to: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.source or self.date_from or self.date_to)
+
+
+@dataclass(frozen=True)
+class Hit:
+    passage_id: int
+    article_id: str
+    title: str
+    start: int
+    end: int
+    text: str
+    score: float  # fused
+    dense: float | None  # cosine similarity, when the dense retriever found it
+    lexical: float | None  # BM25 (higher is better), when the lexical retriever found it
+    path: str | None = None
+    url: str | None = None
+    date: str | None = None
+    author: str | None = None
+    source: str | None = None
+
+
+@dataclass
+class _Loaded:
+    snapshot: Snapshot
+    name: str  # generation folder name
+    local: threading.local = field(default_factory=threading.local)
+    df_cache: dict[str, int] = field(default_factory=dict)
+
+    def conn(self) -> sqlite3.Connection:
+        """One read-only connection per thread: sqlite3 objects are not shared across threads."""
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = connect_readonly(self.snapshot.dir / DB_NAME)
+            self.local.conn = conn
+        return conn
+
+
+class Retriever:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.embedder = embedder or SentenceTransformerEmbedder.from_settings(settings)
+        self._lock = threading.Lock()
+        self._loaded = self._load()
+        _single_threaded_faiss()
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._current().snapshot
+
+    def warm_up(self) -> None:
+        """Load the model and the vectors now rather than on the first question."""
+        check_compatible(self.snapshot.manifest, self.embedder.name, self.embedder.dimension)
+        _ = self.snapshot.vectors
+        self.embedder.embed(["warm up"])
+
+    def _load(self) -> _Loaded:
+        snapshot = Snapshot.open(self.settings.index_dir)
+        check_compatible(snapshot.manifest, self.embedder.name)
+        _ = snapshot.vectors
+        return _Loaded(snapshot, snapshot.dir.name)
+
+    def _current(self) -> _Loaded:
+        loaded = self._loaded
+        try:
+            live = current_generation_dir(self.settings.index_dir).name
+        except Exception:
+            return loaded  # pointer briefly unreadable: keep serving what we have
+        if live != loaded.name:
+            with self._lock:
+                if self._loaded.name != live:
+                    self._loaded = self._load()
+                loaded = self._loaded
+        return loaded
+
+    # --- reads for answer building -----------------------------------------------------------
+    def passage_count(self) -> int:
+        return int(self.snapshot.manifest.get("passages", 0))
+
+    def document_frequency(self, word: str) -> int:
+        """Passages containing ``word`` (as the FTS tokenizer sees it), cached per generation."""
+        loaded = self._current()
+        df = loaded.df_cache.get(word)
+        if df is None:
+            df = loaded.conn().execute(
+                "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?", (f'"{word}"',)
+            ).fetchone()[0]
+            loaded.df_cache[word] = df
+        return int(df)
+
+    def article_texts(self, ids: set[str]) -> dict[str, str]:
+        marks = ",".join("?" * len(ids))
+        rows = self._current().conn().execute(
+            f"SELECT id, text FROM articles WHERE id IN ({marks})", list(ids)
+        )
+        return {r[0]: r[1] for r in rows}
+
+    # --- search ---------------------------------------------------------------------------
+    def search(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
+        hits, _ = self.search_timed(query, k, filters)
+        return hits
+
+    def search_timed(
+        self, query: str, k: int = 10, filters: Filters | None = None
+    ) -> tuple[list[Hit], dict[str, float]]:
+        loaded = self._current()
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        allowed = _allowed_ids(loaded.conn(), filters) if filters else None
+        vector = self.embedder.embed([query])[0]
+        t1 = time.perf_counter()
+        dense = self._dense(loaded, vector, allowed)
+        t2 = time.perf_counter()
+        lexical = _lexical(loaded.conn(), query, allowed)
+        t3 = time.perf_counter()
+        hits = self._fuse(loaded.conn(), dense, lexical, k)
+        t4 = time.perf_counter()
+        timings.update(embed=t1 - t0, dense=t2 - t1, lexical=t3 - t2, fuse=t4 - t3)
+        return hits, {key: round(v * 1000, 2) for key, v in timings.items()}
+
+    def dense_only(self, query: str, k: int = 10) -> list[int]:
+        """Passage ids by cosine alone (for evaluation against the hybrid ranking)."""
+        loaded = self._current()
+        return [pid for pid, _ in self._dense(loaded, self.embedder.embed([query])[0], None)][:k]
+
+    def lexical_only(self, query: str, k: int = 10) -> list[int]:
+        return [pid for pid, _ in _lexical(self._current().conn(), query, None)][:k]
+
+    def _dense(
+        self, loaded: _Loaded, vector: np.ndarray, allowed: set[int] | None
+    ) -> list[tuple[int, float]]:
+        import faiss
+        import numpy as np
+
+        index = loaded.snapshot.vectors
+        if index.ntotal == 0 or (allowed is not None and not allowed):
+            return []
+        params = None
+        if allowed is not None:
+            selector = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64))
+            params = faiss.SearchParameters(sel=selector)
+        n = min(CANDIDATES, index.ntotal)
+        scores, ids = index.search(vector.reshape(1, -1), n, params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def _fuse(
+        self,
+        conn: sqlite3.Connection,
+        dense: list[tuple[int, float]],
+        lexical: list[tuple[int, float]],
+        k: int,
+    ) -> list[Hit]:
+        fused: dict[int, float] = {}
+        for ranking in (dense, lexical):
+            for rank, (pid, _) in enumerate(ranking):
+                fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
+        order = sorted(fused, key=fused.__getitem__, reverse=True)
+        rows = _passage_rows(conn, order)
+        dense_of, lexical_of = dict(dense), dict(lexical)
+        hits = [
+            _hit(rows[pid], fused[pid], dense_of.get(pid), lexical_of.get(pid))
+            for pid in order
+            if pid in rows
+        ]
+        return diversify(dedupe(hits), k)
+
+
+def dedupe(hits: list[Hit]) -> list[Hit]:
+    """Drop passages whose text (case, spacing and punctuation aside) was already seen."""
+    seen: set[str] = set()
+    out = []
+    for hit in hits:
+        key = re.sub(r"\W+", " ", fold(hit.text)).strip()
+        if key not in seen:
+            seen.add(key)
+            out.append(hit)
+    return out
+
+
+def diversify(hits: list[Hit], k: int) -> list[Hit]:
+    """Top ``k`` with at most PER_ARTICLE passages per article, unless too few articles."""
+    first, rest = [], []
+    per_article: dict[str, int] = {}
+    for hit in hits:
+        n = per_article.get(hit.article_id, 0)
+        (first if n < PER_ARTICLE else rest).append(hit)
+        per_article[hit.article_id] = n + 1
+    return (first + rest)[:k]
+
+
+def _lexical(
+    conn: sqlite3.Connection, query: str, allowed: set[int] | None
+) -> list[tuple[int, float]]:
+    words = query_words(query)
+    if not words:
+        return []
+    match = " OR ".join(f'"{w}"' for w in words)
+    sql = (
+        "SELECT rowid, -bm25(passages_fts, 1.0, 0.5) AS score FROM passages_fts "
+        "WHERE passages_fts MATCH ? ORDER BY bm25(passages_fts, 1.0, 0.5) LIMIT ?"
+    )
+    limit = CANDIDATES if allowed is None else CANDIDATES * 20
+    rows = conn.execute(sql, (match, limit)).fetchall()
+    out = [(int(r[0]), float(r[1])) for r in rows]
+    if allowed is not None:
+        out = [x for x in out if x[0] in allowed][:CANDIDATES]
+    return out
+
+
+def _allowed_ids(conn: sqlite3.Connection, filters: Filters | None) -> set[int] | None:
+    if not filters:
+        return None
+    clauses, params = [], []
+    if filters.source:
+        clauses.append(_source_clause(filters.source, params))
+    if filters.date_from:
+        clauses.append("a.date >= ?")
+        params.append(filters.date_from)
+    if filters.date_to:
+        clauses.append("a.date <= ?")
+        params.append(filters.date_to + "\uffff")  # inclusive of timestamps on that day
+    sql = "SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id WHERE " + " AND ".join(
+        clauses
+    )
+    return {int(r[0]) for r in conn.execute(sql, params)}
+
+
+def _source_clause(pattern: str, params: list[Any]) -> str:
+    if any(c in pattern for c in "*?["):
+        params.extend([pattern] * 3 + [pattern.lower()])
+        return "(a.path GLOB ? OR a.url GLOB ? OR a.source GLOB ? OR lower(a.source) GLOB ?)"
+    absolute = str(Path(pattern).expanduser().resolve()) if pattern[0] in "/~." else pattern
+    relative = "*/" + pattern.strip("/") + ("/*" if pattern.endswith("/") else "*")
+    params.extend([absolute, absolute, relative, pattern, pattern, pattern.lower()])
+    return (
+        "(substr(a.path, 1, length(?)) = ? OR a.path GLOB ? "
+        "OR substr(a.url, 1, length(?)) = ? OR lower(a.source) = ?)"
+    )
+
+
+def _passage_rows(conn: sqlite3.Connection, ids: list[int]) -> dict[int, sqlite3.Row]:
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = conn.execute(
+        'SELECT p.id, p.article_id, p.start, p."end", p.text, a.title, a.path, a.url, a.date, '
+        f"a.author, a.source FROM passages p JOIN articles a ON a.id = p.article_id "
+        f"WHERE p.id IN ({marks})",
+        ids,
+    ).fetchall()
+    return {int(r["id"]): r for r in rows}
+
+
+def _hit(row: sqlite3.Row, score: float, dense: float | None, lexical: float | None) -> Hit:
+    return Hit(
+        passage_id=int(row["id"]),
+        article_id=row["article_id"],
+        title=row["title"],
+        start=row["start"],
+        end=row["end"],
+        text=row["text"],
+        score=score,
+        dense=dense,
+        lexical=lexical,
+        path=row["path"],
+        url=row["url"],
+        date=row["date"],
+        author=row["author"],
+        source=row["source"],
+    )
+
+
+def _single_threaded_faiss() -> None:
+    """One query at a time gains nothing from OpenMP threads, and faiss's OpenMP runtime
+    fights torch's for the cores (measured: p95 latency 3x worse with both at default)."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+
+
+def open_retriever(settings: Settings, embedder: Embedder | None = None) -> Retriever:
+    if settings.index_dir.exists() and not settings.index_dir.is_dir():
+        raise ConfigError(f"{settings.index_dir} is not a folder; set ARTICLEBOT_INDEX_DIR.")
+    return Retriever(settings, embedder)

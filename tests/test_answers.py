@@ -1,0 +1,128 @@
+"""Answers: verbatim quote spans, citations, text fragments, abstention, JSON shape."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+
+import pytest
+
+from index.answers import Answer, answer, text_fragment_url
+from index.indexer import run_index
+from index.retriever import Retriever
+from index.settings import Settings
+
+from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder, write
+from .test_retrieval import FOOTBALL, TURKEY
+
+
+@pytest.fixture
+def retriever(settings: Settings) -> Retriever:
+    # Bag-of-words hash vectors give lower cosines than a sentence model: own threshold.
+    settings = settings.model_copy(update={"abstain_below": 0.1})
+    embedder = HashEmbedder(dimension=1024)
+    corpus = settings.corpus[0]
+    for name, text in [("a.txt", ARTICLE_A), ("b.txt", ARTICLE_B), ("c.txt", ARTICLE_C),
+                       ("t.md", TURKEY), ("f.txt", "Chelsea football news\n\n" + FOOTBALL)]:
+        write(corpus / name, text)
+    run_index(settings, embedder)
+    return Retriever(settings, embedder)
+
+
+def article_texts(retriever: Retriever) -> dict[str, str]:
+    conn = retriever._current().conn()
+    return {r[0]: r[1] for r in conn.execute("SELECT id, text FROM articles")}
+
+
+def check_quotes(ans: Answer, texts: dict[str, str]) -> None:
+    cited = {s.citation: s for s in ans.sources}
+    assert sorted(cited) == list(range(1, len(cited) + 1))
+    for q in ans.quotes:
+        text = texts[q.article_id]
+        assert text[q.start : q.end] == q.text  # verbatim, exact span
+        assert q.start == 0 or not text[q.start - 1].isalnum()  # no word cut at the start
+        assert q.end == len(text) or not text[q.end].isalnum()  # ... nor at the end
+        assert cited[q.citation].article_id == q.article_id
+    assert 1 <= len(ans.quotes) <= 3
+
+
+def test_quotes_are_verbatim_for_many_questions(retriever: Retriever) -> None:
+    texts = article_texts(retriever)
+    words = sorted({w for t in texts.values() for w in re.findall(r"[A-Za-z]{4,}", t)})
+    rng = random.Random(7)
+    answered = 0
+    for _ in range(150):
+        question = " ".join(rng.sample(words, rng.randint(1, 5))) + "?"
+        ans = answer(retriever, question)
+        if not ans.abstained:
+            answered += 1
+            check_quotes(ans, texts)
+    assert answered > 100
+
+
+def test_best_sentence_is_quoted_and_cited(retriever: Retriever) -> None:
+    ans = answer(retriever, "How much did Rosneft pay for the Yugansk unit?")
+    assert not ans.abstained
+    assert "Rosneft bought the Yugansk unit for $9.3bn" in ans.quotes[0].text
+    assert ans.sources[0].title == "Yukos unit buyer faces loan claim"
+    assert ans.sources[0].citation == ans.quotes[0].citation == 1
+    check_quotes(ans, article_texts(retriever))
+
+
+def test_adjacent_sentences_merge_into_one_quote(retriever: Retriever) -> None:
+    ans = answer(retriever, "Aliyev Erdoğan call Israel-Turkey tensions talks dragged 2016 deal")
+    texts = article_texts(retriever)
+    for a in ans.quotes:
+        for b in ans.quotes:
+            if a is not b and a.article_id == b.article_id:
+                gap = texts[a.article_id][min(a.end, b.end) : max(a.start, b.start)]
+                assert gap.strip() or "\n" in gap  # touching quotes would have been merged
+
+
+def test_text_fragment_link_for_articles_with_urls(retriever: Retriever) -> None:
+    ans = answer(retriever, "Which Turkish president did Aliyev call?")
+    source = next(s for s in ans.sources if s.url)
+    assert source.link and source.link.startswith("https://www.axios.com/turkey-israel#:~:text=")
+
+
+def test_text_fragment_encoding() -> None:
+    url = text_fragment_url("https://e.com/a#old", "Short quote, with a-dash & more")
+    assert url == "https://e.com/a#:~:text=Short%20quote%2C%20with%20a%2Ddash%20%26%20more"
+    long = text_fragment_url("https://e.com/a", "one two three four five six seven eight nine ten")
+    assert long == "https://e.com/a#:~:text=one%20two%20three%20four,seven%20eight%20nine%20ten"
+
+
+def test_abstains_off_topic_and_lists_closest(retriever: Retriever) -> None:
+    ans = answer(retriever, "zebra xylophone quilting")
+    assert ans.abstained and ans.quotes == () and ans.sources == ()
+    assert ans.closest and len(ans.closest) <= 3
+
+
+def test_json_shape(retriever: Retriever) -> None:
+    data = json.loads(json.dumps(answer(retriever, "TimeWarner profits December").to_json()))
+    assert set(data) >= {"question", "abstained", "quotes", "sources", "timings_ms"}
+    assert data["abstained"] is False and data["quotes"]
+    quote = data["quotes"][0]
+    assert set(quote) == {"text", "citation", "article_id", "title", "url", "path", "date",
+                          "start", "end", "score"}
+    assert isinstance(quote["start"], int) and isinstance(quote["score"], float)
+    assert quote["path"].endswith("a.txt")
+    source = data["sources"][0]
+    assert {"citation", "title", "url", "path", "date"} <= set(source)
+    assert all(isinstance(v, float) for v in data["timings_ms"].values())
+
+
+def test_more_quotes_pages_to_new_sentences(retriever: Retriever) -> None:
+    first = answer(retriever, "football club striker goal")
+    more = answer(retriever, "football club striker goal", skip=len(first.quotes))
+    assert not more.abstained
+    assert {(q.start, q.article_id) for q in first.quotes}.isdisjoint(
+        {(q.start, q.article_id) for q in more.quotes})
+
+
+def test_follow_up_uses_earlier_question(retriever: Retriever) -> None:
+    ans = answer(retriever, "and until when did they drag on?",
+                 context=("What talks did Aliyev have with Erdoğan about Israel?",))
+    assert not ans.abstained and ans.follows
+    assert any("2016" in q.text for q in ans.quotes)

@@ -1,0 +1,138 @@
+"""Hybrid retrieval over a real index (SQLite FTS5 + FAISS) with the fast test embedder."""
+
+from __future__ import annotations
+
+import threading
+
+
+import pytest
+
+from index.indexer import run_index
+from index.retriever import Filters, Retriever
+from index.settings import Settings
+
+from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder, write
+
+TURKEY = """---
+title: Turkey and Israel talks
+date: 2020-12-15
+source: Axios
+url: https://www.axios.com/turkey-israel
+---
+Aliyev raised the Israel-Turkey tensions in a recent call with Turkish President Recep Tayyip Erdoğan.
+
+Those talks dragged on until 2016, and the eventual deal unraveled two years later.
+"""
+
+FOOTBALL = "\n\n".join(
+    f"Chelsea striker scored goal number {i} for the football club in the league match."
+    for i in range(8)
+)
+
+
+@pytest.fixture
+def retriever(settings: Settings, embedder: HashEmbedder) -> Retriever:
+    corpus = settings.corpus[0]
+    write(corpus / "business" / "a.txt", ARTICLE_A)
+    write(corpus / "business" / "b.txt", ARTICLE_B)
+    write(corpus / "business" / "c.txt", ARTICLE_C)
+    write(corpus / "world" / "turkey.md", TURKEY)
+    write(corpus / "sport" / "football.txt", "Chelsea football news\n\n" + FOOTBALL)
+    write(corpus / "sport" / "other.txt", "Another club story\n\n" +
+          "The football club Arsenal won the league match after a late goal by their striker.")
+    write(corpus / "copies" / "a-copy.txt", ARTICLE_A)  # the same article syndicated twice
+    run_index(settings, embedder)
+    return Retriever(settings, embedder)
+
+
+def test_hybrid_scores_are_reported(retriever: Retriever) -> None:
+    hits = retriever.search("TimeWarner quarterly profits", k=5)
+    assert hits[0].title == "Ad sales boost Time Warner profit"
+    assert hits[0].dense is not None and hits[0].lexical is not None and hits[0].score > 0
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+
+
+def test_accent_and_case_folding(retriever: Retriever) -> None:
+    for query in ("Erdogan", "ERDOGAN", "erdoğan"):
+        hits = retriever.search(query, k=3)
+        assert hits and "Erdoğan" in hits[0].text, query
+    assert retriever.lexical_only("Erdogan", 1)
+
+
+def test_titles_are_searchable(retriever: Retriever) -> None:
+    ids = retriever.lexical_only("Yukos unit buyer", 3)
+    assert ids
+    hits = retriever.search("Yukos unit buyer", 3)
+    assert hits[0].title == "Yukos unit buyer faces loan claim"
+
+
+def test_near_duplicate_passages_are_collapsed(retriever: Retriever) -> None:
+    hits = retriever.search("TimeWarner quarterly profits jumped", k=10)
+    texts = [" ".join(h.text.lower().split()) for h in hits]
+    assert len(texts) == len(set(texts))
+    assert len({h.path for h in hits if "Quarterly profits" in h.text}) == 1
+
+
+def test_one_article_does_not_fill_every_slot(retriever: Retriever) -> None:
+    hits = retriever.search("football club striker goal league match", k=4)
+    titles = [h.title for h in hits]
+    assert titles.count("Chelsea football news") <= 2
+    assert "Another club story" in titles
+
+
+def test_one_relevant_article_may_fill_the_slots(settings: Settings, embedder: HashEmbedder) -> None:
+    write(settings.corpus[0] / "only.txt", "Chelsea football news\n\n" + FOOTBALL)
+    run_index(settings, embedder)
+    hits = Retriever(settings, embedder).search("football goal", k=5)
+    assert len(hits) >= 3 and {h.title for h in hits} == {"Chelsea football news"}
+
+
+def test_filters_by_path_source_and_date(retriever: Retriever) -> None:
+    sport = retriever.search("club", k=10, filters=Filters(source="sport/"))
+    assert sport and all("/sport/" in (h.path or "") for h in sport)
+    globbed = retriever.search("profits", k=10, filters=Filters(source="*/business/*"))
+    assert globbed and all("/business/" in (h.path or "") for h in globbed)
+    by_source = retriever.search("talks", k=10, filters=Filters(source="axios"))
+    assert by_source and all(h.source == "Axios" for h in by_source)
+    dated = retriever.search("talks", k=10, filters=Filters(date_from="2020-12-01", date_to="2020-12-31"))
+    assert [h.title for h in dated] == ["Turkey and Israel talks"] * len(dated) and dated
+    assert retriever.search("talks", k=10, filters=Filters(date_from="2021-01-01")) == []
+    assert retriever.search("profits", k=10, filters=Filters(source="nowhere/")) == []
+
+
+def test_concurrent_searches_from_threads(retriever: Retriever) -> None:
+    queries = ["football club", "Erdogan talks", "Yukos loan", "dollar euro Greenspan"] * 10
+    expected = {q: [h.passage_id for h in retriever.search(q, 5)] for q in set(queries)}
+    results: dict[int, list[int]] = {}
+    errors: list[BaseException] = []
+
+    def work(i: int, q: str) -> None:
+        try:
+            results[i] = [h.passage_id for h in retriever.search(q, 5)]
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i, q)) for i, q in enumerate(queries)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert all(results[i] == expected[q] for i, q in enumerate(queries))
+
+
+def test_new_generation_is_picked_up_without_restart(
+    retriever: Retriever, settings: Settings, embedder: HashEmbedder
+) -> None:
+    assert not any("Zanzibar" in h.text for h in retriever.search("Zanzibar spice harvest", 5))
+    write(settings.corpus[0] / "new.txt", "Spice news\n\nThe Zanzibar spice harvest was early.")
+    run_index(settings, embedder)
+    hits = retriever.search("Zanzibar spice harvest", 5)
+    assert hits and "Zanzibar" in hits[0].text
+
+
+def test_empty_and_punctuation_queries(retriever: Retriever) -> None:
+    assert isinstance(retriever.search("???", 5), list)
+    assert isinstance(retriever.search('"AND OR NOT (', 5), list)
+
+
