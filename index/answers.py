@@ -69,17 +69,38 @@ class Answer:
         for q in self.quotes:
             src = by_citation[q.citation]
             quotes.append(
-                {"text": q.text, "citation": q.citation, "article_id": q.article_id,
-                 "title": src.title, "url": src.url, "path": src.path, "date": src.date,
-                 "start": q.start, "end": q.end, "score": round(q.score, 4)}
+                {
+                    "text": q.text,
+                    "citation": q.citation,
+                    "article_id": q.article_id,
+                    "title": src.title,
+                    "url": src.url,
+                    "path": src.path,
+                    "date": src.date,
+                    "start": q.start,
+                    "end": q.end,
+                    "score": round(q.score, 4),
+                }
             )
         sources = [
-            {"citation": s.citation, "title": s.title, "url": s.url, "path": s.path,
-             "date": s.date, "author": s.author, "link": s.link}
+            {
+                "citation": s.citation,
+                "title": s.title,
+                "url": s.url,
+                "path": s.path,
+                "date": s.date,
+                "author": s.author,
+                "link": s.link,
+            }
             for s in self.sources
         ]
-        out = {"question": self.question, "abstained": self.abstained, "quotes": quotes,
-               "sources": sources, "timings_ms": self.timings_ms}
+        out = {
+            "question": self.question,
+            "abstained": self.abstained,
+            "quotes": quotes,
+            "sources": sources,
+            "timings_ms": self.timings_ms,
+        }
         if self.abstained:
             out["closest"] = list(self.closest)
         if self.follows:
@@ -178,9 +199,9 @@ def _grow(cand: _Candidate, ranked: list[_Candidate], text: str) -> _Candidate:
         if other.hit.article_id != cand.hit.article_id or other.score < 0.7 * cand.score:
             continue
         gap = text[cand.end : other.start]
-        if other.start >= cand.end and gap.strip() == "" and "\n" not in gap:
-            if other.end - cand.start <= MAX_RUN_CHARS:
-                return _Candidate(cand.hit, cand.start, other.end, cand.score)
+        touching = other.start >= cand.end and gap.strip() == "" and "\n" not in gap
+        if touching and other.end - cand.start <= MAX_RUN_CHARS:
+            return _Candidate(cand.hit, cand.start, other.end, cand.score)
     return cand
 
 
@@ -206,7 +227,9 @@ def _merge_adjacent(
     return merged
 
 
-def cite(chosen: list[_Candidate], texts: dict[str, str]) -> tuple[tuple[Quote, ...], tuple[Source, ...]]:
+def cite(
+    chosen: list[_Candidate], texts: dict[str, str]
+) -> tuple[tuple[Quote, ...], tuple[Source, ...]]:
     """Number articles in order of first quote; build quotes with verified spans."""
     numbers: dict[str, int] = {}
     sources: list[Source] = []
@@ -219,14 +242,31 @@ def cite(chosen: list[_Candidate], texts: dict[str, str]) -> tuple[tuple[Quote, 
         if hit.article_id not in numbers:
             numbers[hit.article_id] = len(numbers) + 1
             link = text_fragment_url(hit.url, quoted) if hit.url else None
-            sources.append(Source(numbers[hit.article_id], hit.article_id, hit.title, hit.url,
-                                  hit.path, hit.date, hit.author, hit.source, link))
-        quotes.append(Quote(
-            text=quoted, article_id=hit.article_id, start=cand.start, end=cand.end,
-            score=cand.score, citation=numbers[hit.article_id],
-            elided_before=_inside_paragraph(text, cand.start, before=True),
-            elided_after=_inside_paragraph(text, cand.end, before=False),
-        ))
+            sources.append(
+                Source(
+                    numbers[hit.article_id],
+                    hit.article_id,
+                    hit.title,
+                    hit.url,
+                    hit.path,
+                    hit.date,
+                    hit.author,
+                    hit.source,
+                    link,
+                )
+            )
+        quotes.append(
+            Quote(
+                text=quoted,
+                article_id=hit.article_id,
+                start=cand.start,
+                end=cand.end,
+                score=cand.score,
+                citation=numbers[hit.article_id],
+                elided_before=_inside_paragraph(text, cand.start, before=True),
+                elided_after=_inside_paragraph(text, cand.end, before=False),
+            )
+        )
     return tuple(quotes), tuple(sources)
 
 
@@ -267,4 +307,3 @@ def _term_weights(retriever: Retriever, query: str, question: str) -> dict[str, 
 
 def _ms(since: float) -> float:
     return round((time.perf_counter() - since) * 1000, 2)
-

@@ -178,8 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_stats)
 
     filters = argparse.ArgumentParser(add_help=False)
-    filters.add_argument("--source", help="only articles whose path/url/source matches (glob or prefix)")
-    filters.add_argument("--since", metavar="DATE", help="only articles dated on or after (YYYY-MM-DD)")
+    filters.add_argument(
+        "--source", help="only articles whose path/url/source matches (glob or prefix)"
+    )
+    filters.add_argument(
+        "--since", metavar="DATE", help="only articles dated on or after (YYYY-MM-DD)"
+    )
     filters.add_argument("--until", metavar="DATE", help="only articles dated on or before")
 
     p = sub.add_parser("search", parents=[common, filters], help="ranked passages for a query")
@@ -194,7 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_ask)
 
     for ep in entry_points(group="articlebot.commands"):
-        ep.load()(sub, common)
+        try:
+            ep.load()(sub, common)
+        except ImportError as exc:  # a broken plugin must not take the core CLI down
+            print(f"warning: command {ep.name!r} unavailable ({exc})", file=sys.stderr)
     return parser
 
 

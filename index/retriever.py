@@ -122,16 +122,22 @@ class Retriever:
         loaded = self._current()
         df = loaded.df_cache.get(word)
         if df is None:
-            df = loaded.conn().execute(
-                "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?", (f'"{word}"',)
-            ).fetchone()[0]
+            df = (
+                loaded.conn()
+                .execute(
+                    "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?", (f'"{word}"',)
+                )
+                .fetchone()[0]
+            )
             loaded.df_cache[word] = df
         return int(df)
 
     def article_texts(self, ids: set[str]) -> dict[str, str]:
         marks = ",".join("?" * len(ids))
-        rows = self._current().conn().execute(
-            f"SELECT id, text FROM articles WHERE id IN ({marks})", list(ids)
+        rows = (
+            self._current()
+            .conn()
+            .execute(f"SELECT id, text FROM articles WHERE id IN ({marks})", list(ids))
         )
         return {r[0]: r[1] for r in rows}
 
@@ -178,7 +184,7 @@ class Retriever:
         params = None
         if allowed is not None:
             selector = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64))
-            params = faiss.SearchParameters(sel=selector)
+            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
         n = min(CANDIDATES, index.ntotal)
         scores, ids = index.search(vector.reshape(1, -1), n, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
@@ -219,7 +225,8 @@ def dedupe(hits: list[Hit]) -> list[Hit]:
 
 def diversify(hits: list[Hit], k: int) -> list[Hit]:
     """Top ``k`` with at most PER_ARTICLE passages per article, unless too few articles."""
-    first, rest = [], []
+    first: list[Hit] = []
+    rest: list[Hit] = []
     per_article: dict[str, int] = {}
     for hit in hits:
         n = per_article.get(hit.article_id, 0)
@@ -250,7 +257,8 @@ def _lexical(
 def _allowed_ids(conn: sqlite3.Connection, filters: Filters | None) -> set[int] | None:
     if not filters:
         return None
-    clauses, params = [], []
+    clauses: list[str] = []
+    params: list[Any] = []
     if filters.source:
         clauses.append(_source_clause(filters.source, params))
     if filters.date_from:
@@ -259,8 +267,9 @@ def _allowed_ids(conn: sqlite3.Connection, filters: Filters | None) -> set[int] 
     if filters.date_to:
         clauses.append("a.date <= ?")
         params.append(filters.date_to + "\uffff")  # inclusive of timestamps on that day
-    sql = "SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id WHERE " + " AND ".join(
-        clauses
+    sql = (
+        "SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id WHERE "
+        + " AND ".join(clauses)
     )
     return {int(r[0]) for r in conn.execute(sql, params)}
 

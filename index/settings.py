@@ -61,6 +61,19 @@ class Settings(BaseSettings):
 
     # --- bot --------------------------------------------------------------------------
     discord_token: SecretStr | None = Field(None, description="Discord bot token.")
+    guild_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="Guilds to sync slash commands to at start (instant); empty = global sync.",
+    )
+    channel_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="If set, answer only in these channels (and DMs)."
+    )
+    allow_dms: bool = Field(True, description="Answer direct messages.")
+    cooldown_seconds: float = Field(10.0, ge=0, description="Per-user pause between questions.")
+    max_concurrent: int = Field(4, ge=1, description="Questions answered at the same time.")
+    answer_in_thread: bool = Field(
+        False, description="Answer @mentions in a new thread when the channel allows it."
+    )
 
     @field_validator("corpus", mode="before")
     @classmethod
@@ -68,6 +81,18 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [Path(p.strip()) for p in value.split(",") if p.strip()]
         return value
+
+    @field_validator("guild_ids", "channel_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(p) for p in value.replace(" ", "").split(",") if p]
+        return value
+
+    @field_validator("discord_token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def model_is_default(self) -> bool:

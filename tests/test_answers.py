@@ -23,8 +23,13 @@ def retriever(settings: Settings) -> Retriever:
     settings = settings.model_copy(update={"abstain_below": 0.1})
     embedder = HashEmbedder(dimension=1024)
     corpus = settings.corpus[0]
-    for name, text in [("a.txt", ARTICLE_A), ("b.txt", ARTICLE_B), ("c.txt", ARTICLE_C),
-                       ("t.md", TURKEY), ("f.txt", "Chelsea football news\n\n" + FOOTBALL)]:
+    for name, text in [
+        ("a.txt", ARTICLE_A),
+        ("b.txt", ARTICLE_B),
+        ("c.txt", ARTICLE_C),
+        ("t.md", TURKEY),
+        ("f.txt", "Chelsea football news\n\n" + FOOTBALL),
+    ]:
         write(corpus / name, text)
     run_index(settings, embedder)
     return Retriever(settings, embedder)
@@ -104,8 +109,18 @@ def test_json_shape(retriever: Retriever) -> None:
     assert set(data) >= {"question", "abstained", "quotes", "sources", "timings_ms"}
     assert data["abstained"] is False and data["quotes"]
     quote = data["quotes"][0]
-    assert set(quote) == {"text", "citation", "article_id", "title", "url", "path", "date",
-                          "start", "end", "score"}
+    assert set(quote) == {
+        "text",
+        "citation",
+        "article_id",
+        "title",
+        "url",
+        "path",
+        "date",
+        "start",
+        "end",
+        "score",
+    }
     assert isinstance(quote["start"], int) and isinstance(quote["score"], float)
     assert quote["path"].endswith("a.txt")
     source = data["sources"][0]
@@ -118,11 +133,15 @@ def test_more_quotes_pages_to_new_sentences(retriever: Retriever) -> None:
     more = answer(retriever, "football club striker goal", skip=len(first.quotes))
     assert not more.abstained
     assert {(q.start, q.article_id) for q in first.quotes}.isdisjoint(
-        {(q.start, q.article_id) for q in more.quotes})
+        {(q.start, q.article_id) for q in more.quotes}
+    )
 
 
 def test_follow_up_uses_earlier_question(retriever: Retriever) -> None:
-    ans = answer(retriever, "and until when did they drag on?",
-                 context=("What talks did Aliyev have with Erdoğan about Israel?",))
+    ans = answer(
+        retriever,
+        "and until when did they drag on?",
+        context=("What talks did Aliyev have with Erdoğan about Israel?",),
+    )
     assert not ans.abstained and ans.follows
     assert any("2016" in q.text for q in ans.quotes)

@@ -86,8 +86,9 @@ def test_ask_quotes_the_seed_sentence_about_aliyev(corpus_index: Path) -> None:
     question = "Who is trying to mend relations between Turkey and Israel?"
     data = json.loads(cli(corpus_index, "ask", "--json", question).stdout)
     first = data["quotes"][0]
-    assert "Azeri President Ilham Aliyev is trying to mend relations between his two allies" in (
-        first["text"]
+    assert (
+        "Azeri President Ilham Aliyev is trying to mend relations between his two allies"
+        in (first["text"])
     )
     assert first["citation"] == 1 and data["sources"][0]["title"].startswith("Azerbaijan's Aliyev")
     result = cli(corpus_index, "ask", question)
@@ -107,16 +108,23 @@ def test_ask_off_topic_abstains(corpus_index: Path) -> None:
 def test_ask_batch_mode_reads_stdin_and_writes_json_lines(corpus_index: Path) -> None:
     questions = "What happened in 2016?\n\nWhat is the boiling point of water on Everest?\n"
     result = subprocess.run(
-        [sys.executable, "-m", "index", "ask", "--json", "-"], input=questions, cwd=corpus_index,
+        [sys.executable, "-m", "index", "ask", "--json", "-"],
+        input=questions,
+        cwd=corpus_index,
         env={**os.environ, "ARTICLEBOT_INDEX_DIR": str(corpus_index / "idx")},
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [x["question"] for x in lines] == ["What happened in 2016?",
-                                              "What is the boiling point of water on Everest?"]
+    assert [x["question"] for x in lines] == [
+        "What happened in 2016?",
+        "What is the boiling point of water on Everest?",
+    ]
     assert not lines[0]["abstained"] and "2016" in lines[0]["quotes"][0]["text"]
-    assert lines[0]["quotes"][0]["path"] == str((REPO / "corpus" / "aliyev-turkey-israel.md"))
+    assert lines[0]["quotes"][0]["path"] == str(REPO / "corpus" / "aliyev-turkey-israel.md")
     assert lines[1]["abstained"]
 
 

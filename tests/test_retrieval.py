@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
-
 
 import pytest
 
@@ -38,8 +38,11 @@ def retriever(settings: Settings, embedder: HashEmbedder) -> Retriever:
     write(corpus / "business" / "c.txt", ARTICLE_C)
     write(corpus / "world" / "turkey.md", TURKEY)
     write(corpus / "sport" / "football.txt", "Chelsea football news\n\n" + FOOTBALL)
-    write(corpus / "sport" / "other.txt", "Another club story\n\n" +
-          "The football club Arsenal won the league match after a late goal by their striker.")
+    write(
+        corpus / "sport" / "other.txt",
+        "Another club story\n\n"
+        + "The football club Arsenal won the league match after a late goal by their striker.",
+    )
     write(corpus / "copies" / "a-copy.txt", ARTICLE_A)  # the same article syndicated twice
     run_index(settings, embedder)
     return Retriever(settings, embedder)
@@ -49,7 +52,7 @@ def test_hybrid_scores_are_reported(retriever: Retriever) -> None:
     hits = retriever.search("TimeWarner quarterly profits", k=5)
     assert hits[0].title == "Ad sales boost Time Warner profit"
     assert hits[0].dense is not None and hits[0].lexical is not None and hits[0].score > 0
-    assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+    assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
 
 
 def test_accent_and_case_folding(retriever: Retriever) -> None:
@@ -80,7 +83,9 @@ def test_one_article_does_not_fill_every_slot(retriever: Retriever) -> None:
     assert "Another club story" in titles
 
 
-def test_one_relevant_article_may_fill_the_slots(settings: Settings, embedder: HashEmbedder) -> None:
+def test_one_relevant_article_may_fill_the_slots(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
     write(settings.corpus[0] / "only.txt", "Chelsea football news\n\n" + FOOTBALL)
     run_index(settings, embedder)
     hits = Retriever(settings, embedder).search("football goal", k=5)
@@ -94,7 +99,9 @@ def test_filters_by_path_source_and_date(retriever: Retriever) -> None:
     assert globbed and all("/business/" in (h.path or "") for h in globbed)
     by_source = retriever.search("talks", k=10, filters=Filters(source="axios"))
     assert by_source and all(h.source == "Axios" for h in by_source)
-    dated = retriever.search("talks", k=10, filters=Filters(date_from="2020-12-01", date_to="2020-12-31"))
+    dated = retriever.search(
+        "talks", k=10, filters=Filters(date_from="2020-12-01", date_to="2020-12-31")
+    )
     assert [h.title for h in dated] == ["Turkey and Israel talks"] * len(dated) and dated
     assert retriever.search("talks", k=10, filters=Filters(date_from="2021-01-01")) == []
     assert retriever.search("profits", k=10, filters=Filters(source="nowhere/")) == []
@@ -134,5 +141,3 @@ def test_new_generation_is_picked_up_without_restart(
 def test_empty_and_punctuation_queries(retriever: Retriever) -> None:
     assert isinstance(retriever.search("???", 5), list)
     assert isinstance(retriever.search('"AND OR NOT (', 5), list)
-
-

@@ -1,0 +1,129 @@
+"""The Discord bot: a ``commands.Bot`` that owns Settings, the Retriever and bot state.
+
+``setup_hook`` builds the retriever (the model is loaded before the bot reports ready),
+loads the cog and syncs slash commands. All retrieval runs in worker threads, so the
+event loop — and with it the gateway heartbeat — never waits on the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from typing import Any
+
+import discord
+from discord.ext import commands
+
+from index.errors import ArticlebotError, ConfigError
+from index.retriever import Retriever, open_retriever
+from index.settings import Settings
+from index.store import Snapshot, check_compatible
+
+from .feedback import FeedbackStore
+from .state import Conversations, Cooldowns
+
+log = logging.getLogger("articlebot.bot")
+
+
+class ArticleBot(commands.Bot):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sync: bool = False,
+        retriever: Retriever | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents.default(),  # no privileged message-content intent needed
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+            **options,
+        )
+        self.settings = settings
+        self.force_sync = sync
+        self.retriever: Retriever | None = retriever
+        self.cooldowns = Cooldowns(settings.cooldown_seconds)
+        self.conversations = Conversations()
+        self.questions = asyncio.Semaphore(settings.max_concurrent)
+        self.feedback = FeedbackStore(settings.index_dir / "feedback.sqlite")
+
+    async def setup_hook(self) -> None:
+        if self.retriever is None:
+            self.retriever = await asyncio.to_thread(self._load_retriever)
+        from .cog import AskCog
+
+        await self.add_cog(AskCog(self))
+        await self._sync_commands()
+
+    def _load_retriever(self) -> Retriever:
+        retriever = open_retriever(self.settings)
+        retriever.warm_up()  # load the model now, not on the first question
+        log.info("index loaded: %s passages", retriever.passage_count())
+        return retriever
+
+    async def _sync_commands(self) -> None:
+        if self.settings.guild_ids:
+            for guild_id in self.settings.guild_ids:
+                guild = discord.Object(id=guild_id)
+                self.tree.copy_global_to(guild=guild)
+                await self.tree.sync(guild=guild)
+            log.info("slash commands synced to %d guild(s)", len(self.settings.guild_ids))
+            return
+        marker = self.settings.index_dir / "bot-commands.sha256"
+        payload = json.dumps(
+            [c.to_dict(self.tree) for c in self.tree.get_commands()], sort_keys=True, default=str
+        )
+        digest = hashlib.sha256(payload.encode()).hexdigest()
+        if self.force_sync or not marker.exists() or marker.read_text() != digest:
+            await self.tree.sync()  # global: may take a while to show up in Discord
+            marker.write_text(digest)
+            log.info("slash commands synced globally")
+
+    async def on_ready(self) -> None:
+        log.info("ready as %s in %d guild(s)", self.user, len(self.guilds))
+
+    async def close(self) -> None:
+        await super().close()
+        self.feedback.close()
+
+
+def check_index(settings: Settings) -> None:
+    """Fail before connecting when there is no usable index (cheap: no model load)."""
+    snapshot = Snapshot.open(settings.index_dir)
+    try:
+        check_compatible(snapshot.manifest, settings.model)
+    finally:
+        snapshot.close()
+
+
+def run_bot(settings: Settings, *, sync: bool = False) -> int:
+    if settings.discord_token is None or not settings.discord_token.get_secret_value():
+        raise ConfigError(
+            "No Discord token. Set ARTICLEBOT_DISCORD_TOKEN in the environment or .env "
+            "(README: 'Running the Discord bot')."
+        )
+    check_index(settings)
+    discord.utils.setup_logging(level=logging.INFO)
+    bot = ArticleBot(settings, sync=sync)
+    try:
+        asyncio.run(_run(bot, settings.discord_token.get_secret_value()))
+    except discord.LoginFailure:
+        raise ConfigError(
+            "Discord rejected the token in ARTICLEBOT_DISCORD_TOKEN. Copy the bot token again "
+            "from the Developer Portal (Bot → Reset Token)."
+        ) from None
+    except discord.PrivilegedIntentsRequired as exc:  # pragma: no cover - we ask for none
+        raise ConfigError(str(exc)) from None
+    return 0
+
+
+async def _run(bot: ArticleBot, token: str) -> None:
+    async with bot:
+        await bot.start(token)
+
+
+__all__ = ["ArticleBot", "ArticlebotError", "run_bot"]

@@ -1,0 +1,295 @@
+"""Slash commands (/ask, /sources, /about), @mentions, DMs, follow-ups and answer buttons."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from index.answers import Answer, answer
+from index.retriever import Filters
+
+from .render import escape, render_answer, shorten, to_discord
+
+if TYPE_CHECKING:
+    from .client import ArticleBot
+
+log = logging.getLogger("articlebot.bot")
+NO_MENTIONS = discord.AllowedMentions.none()
+SOURCES_PAGE = 10
+APOLOGY = "Sorry, something went wrong while answering. Please try again in a moment."
+
+
+class AnswerView(discord.ui.View):
+    """Buttons under an answer: more quotes for the same question, and 👍 / 👎 feedback."""
+
+    def __init__(self, cog: AskCog, result: Answer, filters: Filters | None, shown: int) -> None:
+        super().__init__(timeout=15 * 60)
+        self.cog, self.result, self.filters, self.shown = cog, result, filters, shown
+        if result.abstained:
+            self.remove_item(self.more)
+
+    @discord.ui.button(label="More quotes", style=discord.ButtonStyle.secondary)
+    async def more(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        await interaction.response.defer(thinking=True)
+        context = (self.result.follows,) if self.result.follows else ()
+        extra = await self.cog.run_answer(self.result.question, self.filters, context, self.shown)
+        if extra.abstained or not extra.quotes:
+            await interaction.followup.send(
+                "No more quotes for this question.", ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+            return
+        self.shown += len(extra.quotes)
+        await interaction.followup.send(
+            embed=self.cog.embed_for(extra), allowed_mentions=NO_MENTIONS
+        )
+
+    @discord.ui.button(emoji="👍", style=discord.ButtonStyle.secondary)
+    async def like(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        await self._vote(interaction, +1)
+
+    @discord.ui.button(emoji="👎", style=discord.ButtonStyle.secondary)
+    async def dislike(
+        self, interaction: discord.Interaction, button: discord.ui.Button[Any]
+    ) -> None:
+        await self._vote(interaction, -1)
+
+    async def _vote(self, interaction: discord.Interaction, vote: int) -> None:
+        await asyncio.to_thread(
+            self.cog.bot.feedback.record, self.result, interaction.user.id, vote
+        )
+        await interaction.response.send_message(
+            "Thanks for the feedback!", ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]
+    ) -> None:
+        await self.cog.apologise(interaction, error)
+
+
+class AskCog(commands.Cog):
+    def __init__(self, bot: ArticleBot) -> None:
+        self.bot = bot
+        self.settings = bot.settings
+        bot.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
+
+    @property
+    def retriever(self) -> Any:
+        assert self.bot.retriever is not None
+        return self.bot.retriever
+
+    # --- the core call, off the event loop ------------------------------------------------
+    async def run_answer(
+        self, question: str, filters: Filters | None, context: tuple[str, ...] = (), skip: int = 0
+    ) -> Answer:
+        async with self.bot.questions:  # a global cap on questions in flight
+            return await asyncio.to_thread(
+                answer, self.retriever, question, filters, context=context, skip=skip
+            )
+
+    def embed_for(self, result: Answer) -> discord.Embed:
+        return to_discord(render_answer(result, self.freshness()))
+
+    def freshness(self) -> str:
+        m = self.retriever.snapshot.manifest
+        built = str(m.get("built_at", "?")).replace("T", " ").replace("Z", " UTC")
+        return f"{m.get('articles', 0):,} articles · index built {built}"
+
+    def allowed_here(self, guild_id: int | None, channel_id: int | None) -> bool:
+        if guild_id is None:
+            return self.settings.allow_dms
+        ids = self.settings.channel_ids
+        return not ids or channel_id in ids
+
+    # --- /ask -------------------------------------------------------------------------------
+    @app_commands.command(name="ask", description="Ask the articles a question")
+    @app_commands.describe(
+        question="Your question", source="Only articles from this source or path"
+    )
+    async def ask(
+        self,
+        interaction: discord.Interaction,
+        question: app_commands.Range[str, 1, 500],
+        source: str | None = None,
+    ) -> None:
+        if not self.allowed_here(interaction.guild_id, interaction.channel_id):
+            await interaction.response.send_message(
+                "I don't answer questions here.", ephemeral=True
+            )
+            return
+        wait = self.bot.cooldowns.retry_after(interaction.user.id)
+        if wait:
+            await interaction.response.send_message(
+                f"Please wait a moment: try again in {max(1, round(wait))} s.", ephemeral=True
+            )
+            return
+        await interaction.response.defer(thinking=True)
+        filters = Filters(source=source) if source else None
+        result = await self.run_answer(question, filters)
+        view = AnswerView(self, result, filters, len(result.quotes))
+        message = await interaction.followup.send(
+            embed=self.embed_for(result), view=view, allowed_mentions=NO_MENTIONS, wait=True
+        )
+        self.bot.conversations.remember(message.id, (question,))
+
+    @ask.autocomplete("source")
+    async def source_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        rows = await asyncio.to_thread(self._matching_sources, current)
+        return [app_commands.Choice(name=shorten(name, 100), value=value) for name, value in rows]
+
+    def _matching_sources(self, current: str) -> list[tuple[str, str]]:
+        conn = self.retriever._current().conn()
+        like = f"%{current}%"
+        rows = conn.execute(
+            "SELECT DISTINCT title, coalesce(path, url, '') FROM articles "
+            "WHERE title LIKE ? OR path LIKE ? OR source LIKE ? ORDER BY title LIMIT 25",
+            (like, like, like),
+        ).fetchall()
+        out = []
+        for title, where in rows:
+            value = where if len(where) <= 100 else "*" + where[-99:]  # a glob on the tail
+            out.append((title, value))
+        return out
+
+    # --- /sources and /about ------------------------------------------------------------------
+    @app_commands.command(name="sources", description="List the indexed articles")
+    async def sources(
+        self, interaction: discord.Interaction, page: app_commands.Range[int, 1, 100000] = 1
+    ) -> None:
+        total, rows = await asyncio.to_thread(self._article_page, page)
+        pages = max(1, -(-total // SOURCES_PAGE))
+        lines = [
+            f"{(page - 1) * SOURCES_PAGE + i + 1}. {escape(shorten(t, 120))}"
+            + (f" ({d})" if d else "")
+            for i, (t, d) in enumerate(rows)
+        ]
+        embed = discord.Embed(
+            title=f"Indexed articles — page {min(page, pages)}/{pages}",
+            description="\n".join(lines) or "No articles on this page.",
+        )
+        embed.set_footer(text=self.freshness())
+        await interaction.response.send_message(
+            embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    def _article_page(self, page: int) -> tuple[int, list[tuple[str, str | None]]]:
+        conn = self.retriever._current().conn()
+        total = conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+        rows = conn.execute(
+            "SELECT title, date FROM articles ORDER BY title LIMIT ? OFFSET ?",
+            (SOURCES_PAGE, (page - 1) * SOURCES_PAGE),
+        ).fetchall()
+        return int(total), [(r[0], r[1]) for r in rows]
+
+    @app_commands.command(name="about", description="What this bot knows and how fresh it is")
+    async def about(self, interaction: discord.Interaction) -> None:
+        m = self.retriever.snapshot.manifest
+        embed = discord.Embed(
+            title="articlebot",
+            description=(
+                "Answers with verbatim quotes from the indexed articles, each cited.\n\n"
+                f"**Articles:** {m.get('articles', 0):,}\n**Passages:** {m.get('passages', 0):,}\n"
+                f"**Model:** {escape(str(m.get('model')))}\n**Index:** {m.get('index_type')} · "
+                f"generation {m.get('generation')}\n**Built:** {m.get('built_at')}"
+            ),
+        )
+        await interaction.response.send_message(
+            embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    # --- @mentions, DMs and follow-ups ----------------------------------------------------------
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot or self.bot.user is None:
+            return
+        question, context = self._question_of(message)
+        if not question:
+            return
+        try:
+            await self._answer_message(message, question, context)
+        except Exception as exc:
+            log.exception("error answering message %s", message.id)
+            await message.reply(
+                APOLOGY, allowed_mentions=NO_MENTIONS, mention_author=False, delete_after=30
+            )
+            del exc
+
+    def _question_of(self, message: discord.Message) -> tuple[str, tuple[str, ...]]:
+        assert self.bot.user is not None
+        is_dm = message.guild is None
+        mentioned = any(u.id == self.bot.user.id for u in message.mentions)
+        if not (mentioned or is_dm) or not self.allowed_here(
+            message.guild.id if message.guild else None, message.channel.id
+        ):
+            return "", ()
+        text = re.sub(rf"<@!?{self.bot.user.id}>", " ", message.content)
+        text = " ".join(text.split())
+        ref = message.reference.message_id if message.reference else None
+        context = self.bot.conversations.context_for(ref) or self.bot.conversations.context_for(
+            message.channel.id
+        )
+        return text, context
+
+    async def _answer_message(
+        self, message: discord.Message, question: str, context: tuple[str, ...]
+    ) -> None:
+        wait = self.bot.cooldowns.retry_after(message.author.id)
+        if wait:
+            await message.reply(
+                f"Please wait a moment: try again in {max(1, round(wait))} s.",
+                allowed_mentions=NO_MENTIONS,
+                mention_author=False,
+                delete_after=min(wait, 30),
+            )
+            return
+        async with message.channel.typing():
+            result = await self.run_answer(question, None, context)
+        view = AnswerView(self, result, None, len(result.quotes))
+        embed = self.embed_for(result)
+        target = await self._thread_for(message, question)
+        if target is not None:
+            sent = await target.send(embed=embed, view=view, allowed_mentions=NO_MENTIONS)
+            self.bot.conversations.remember(target.id, (*context, question))
+        else:
+            sent = await message.reply(
+                embed=embed, view=view, allowed_mentions=NO_MENTIONS, mention_author=False
+            )
+        self.bot.conversations.remember(sent.id, (*context, question))
+
+    async def _thread_for(self, message: discord.Message, question: str) -> discord.Thread | None:
+        if not self.settings.answer_in_thread or not isinstance(
+            message.channel, discord.TextChannel
+        ):
+            return None
+        try:
+            return await message.create_thread(name=shorten(question, 90) or "Question")
+        except discord.HTTPException:
+            return None  # no permission to create threads here: reply in the channel instead
+
+    # --- errors ----------------------------------------------------------------------------------
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await self.apologise(interaction, error)
+
+    async def apologise(self, interaction: discord.Interaction, error: Exception) -> None:
+        log.error("error in %s", interaction.command and interaction.command.name, exc_info=error)
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(
+                    APOLOGY, ephemeral=True, allowed_mentions=NO_MENTIONS
+                )
+            else:
+                await interaction.response.send_message(
+                    APOLOGY, ephemeral=True, allowed_mentions=NO_MENTIONS
+                )
+        except discord.HTTPException:
+            log.warning("could not send the apology for interaction %s", interaction.id)
