@@ -38,12 +38,14 @@ def squad_questions() -> list[dict[str, object]]:
     for article in data["data"]:
         for para in article["paragraphs"]:
             for qa in para["qas"]:
-                out.append({
-                    "question": qa["question"],
-                    "answers": sorted({a["text"] for a in qa["answers"]}),
-                    "title": article["title"].replace("_", " "),
-                    "impossible": qa.get("is_impossible", False),
-                })
+                out.append(
+                    {
+                        "question": qa["question"],
+                        "answers": sorted({a["text"] for a in qa["answers"]}),
+                        "title": article["title"].replace("_", " "),
+                        "impossible": qa.get("is_impossible", False),
+                    }
+                )
     return out
 
 

@@ -20,34 +20,58 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.corpus import WORK, corpus_roots, squad_questions  # noqa: E402
+from benchmarks.corpus import WORK, corpus_roots, squad_questions
 
 OFF_TOPIC = [
-    "How long should I knead bread dough?", "What is a good recipe for banana bread?",
-    "How do I make a sourdough starter?", "What temperature should I roast a chicken at?",
-    "How do I caramelise onions without burning them?", "Can I freeze cooked rice?",
-    "What spices go into garam masala?", "How do I make fluffy pancakes?",
-    "What is the speed of light in a vacuum?", "Why is the sky blue?",
-    "What is the second law of thermodynamics?", "How does quantum entanglement work?",
-    "What is the Schwarzschild radius of a black hole?", "How do magnets work?",
-    "What is the half-life of carbon-14?", "Why do objects fall at the same rate in a vacuum?",
-    "How do I reset my router password?", "Why is my laptop fan so loud?",
-    "How do I fix a printer that says paper jam?", "How can I recover a deleted file on Windows?",
-    "My phone won't charge, what should I do?", "How do I change the DNS server on a Mac?",
-    "How do I undo a git rebase?", "Why does my Python script say ModuleNotFoundError?",
-    "How often should I water a cactus?", "When should I prune roses?",
-    "How do I get rid of aphids on tomatoes?", "What is the best soil for blueberries?",
-    "How many bones are in the human body?", "What causes hiccups?",
-    "How much sleep does a teenager need?", "What are the symptoms of vitamin D deficiency?",
-    "How do I train my puppy to stop biting?", "What do hamsters eat?",
-    "How do I tie a bowline knot?", "How do I remove a red wine stain from carpet?",
-    "What is the capital of Mongolia?", "How tall is Mount Kilimanjaro?",
-    "How do I knit a scarf for beginners?", "What is the best way to learn to juggle?",
-    "How do I descale a kettle?", "How do I unclog a bathroom sink?",
+    "How long should I knead bread dough?",
+    "What is a good recipe for banana bread?",
+    "How do I make a sourdough starter?",
+    "What temperature should I roast a chicken at?",
+    "How do I caramelise onions without burning them?",
+    "Can I freeze cooked rice?",
+    "What spices go into garam masala?",
+    "How do I make fluffy pancakes?",
+    "What is the speed of light in a vacuum?",
+    "Why is the sky blue?",
+    "What is the second law of thermodynamics?",
+    "How does quantum entanglement work?",
+    "What is the Schwarzschild radius of a black hole?",
+    "How do magnets work?",
+    "What is the half-life of carbon-14?",
+    "Why do objects fall at the same rate in a vacuum?",
+    "How do I reset my router password?",
+    "Why is my laptop fan so loud?",
+    "How do I fix a printer that says paper jam?",
+    "How can I recover a deleted file on Windows?",
+    "My phone won't charge, what should I do?",
+    "How do I change the DNS server on a Mac?",
+    "How do I undo a git rebase?",
+    "Why does my Python script say ModuleNotFoundError?",
+    "How often should I water a cactus?",
+    "When should I prune roses?",
+    "How do I get rid of aphids on tomatoes?",
+    "What is the best soil for blueberries?",
+    "How many bones are in the human body?",
+    "What causes hiccups?",
+    "How much sleep does a teenager need?",
+    "What are the symptoms of vitamin D deficiency?",
+    "How do I train my puppy to stop biting?",
+    "What do hamsters eat?",
+    "How do I tie a bowline knot?",
+    "How do I remove a red wine stain from carpet?",
+    "What is the capital of Mongolia?",
+    "How tall is Mount Kilimanjaro?",
+    "How do I knit a scarf for beginners?",
+    "What is the best way to learn to juggle?",
+    "How do I descale a kettle?",
+    "How do I unclog a bathroom sink?",
     "What is the difference between baking soda and baking powder?",
-    "How do I calculate the area of a circle?", "What is the derivative of sin(x)?",
-    "How do solar panels convert sunlight into electricity?", "What is photosynthesis?",
-    "How do vaccines train the immune system?", "What is the boiling point of water on Everest?",
+    "How do I calculate the area of a circle?",
+    "What is the derivative of sin(x)?",
+    "How do solar panels convert sunlight into electricity?",
+    "What is photosynthesis?",
+    "How do vaccines train the immune system?",
+    "What is the boiling point of water on Everest?",
     "How do I change a flat bicycle tyre?",
 ]
 
@@ -87,8 +111,12 @@ def main() -> None:
     retriever = Retriever(settings, embedder)
     retriever.warm_up()
     conn = retriever._current().conn()
-    passages = {r[0]: (r[1], r[2]) for r in conn.execute(
-        "SELECT p.id, a.title, p.text FROM passages p JOIN articles a ON a.id = p.article_id")}
+    passages = {
+        r[0]: (r[1], r[2])
+        for r in conn.execute(
+            "SELECT p.id, a.title, p.text FROM passages p JOIN articles a ON a.id = p.article_id"
+        )
+    }
 
     questions = squad_questions()
     answerable = [q for q in questions if not q["impossible"]]
@@ -103,8 +131,10 @@ def main() -> None:
 
     ids = list(passages)
     bm25 = bm25s.BM25()
-    bm25.index(bm25s.tokenize([passages[i][1] for i in ids], stopwords="en", show_progress=False),
-               show_progress=False)
+    bm25.index(
+        bm25s.tokenize([passages[i][1] for i in ids], stopwords="en", show_progress=False),
+        show_progress=False,
+    )
 
     rows = []
     latencies = []
@@ -115,18 +145,25 @@ def main() -> None:
         hits = retriever.search(q["question"], 10)  # type: ignore[arg-type]
         ranks = [i for i, h in enumerate(hits) if relevant(q, h.passage_id)]
         dense_ids = retriever.dense_only(q["question"], 1)  # type: ignore[arg-type]
-        res, _ = bm25.retrieve(bm25s.tokenize([q["question"]], stopwords="en", show_progress=False),
-                               k=1, show_progress=False)
-        rows.append({
-            "question": q["question"], "answers": q["answers"], "abstained": ans.abstained,
-            "first": bool(ans.quotes) and contains(ans.quotes[0].text, q["answers"]),  # type: ignore[arg-type]
-            "any": any(contains(x.text, q["answers"]) for x in ans.quotes),  # type: ignore[arg-type]
-            "rank": ranks[0] + 1 if ranks else None,
-            "dense@1": bool(dense_ids) and relevant(q, dense_ids[0]),
-            "bm25@1": relevant(q, ids[int(res[0][0])]),
-            "best_dense": max((h.dense or 0.0) for h in hits) if hits else 0.0,
-            "quotes": [x.text for x in ans.quotes],
-        })
+        res, _ = bm25.retrieve(
+            bm25s.tokenize([q["question"]], stopwords="en", show_progress=False),
+            k=1,
+            show_progress=False,
+        )
+        rows.append(
+            {
+                "question": q["question"],
+                "answers": q["answers"],
+                "abstained": ans.abstained,
+                "first": bool(ans.quotes) and contains(ans.quotes[0].text, q["answers"]),  # type: ignore[arg-type]
+                "any": any(contains(x.text, q["answers"]) for x in ans.quotes),  # type: ignore[arg-type]
+                "rank": ranks[0] + 1 if ranks else None,
+                "dense@1": bool(dense_ids) and relevant(q, dense_ids[0]),
+                "bm25@1": relevant(q, ids[int(res[0][0])]),
+                "best_dense": max((h.dense or 0.0) for h in hits) if hits else 0.0,
+                "quotes": [x.text for x in ans.quotes],
+            }
+        )
     n = len(rows)
 
     def rate(key: str) -> float:
@@ -139,31 +176,40 @@ def main() -> None:
     print(f"| answer in first quote | {rate('first'):.3f} | >= 0.85 |")
     print(f"| answer in any quote | {rate('any'):.3f} | >= 0.95 |")
     print(f"| answered (not abstained) | {1 - rate('abstained'):.3f} | >= 0.95 |")
-    print(f"| hybrid passage recall@1 / @3 / @10 | {recall[1]:.3f} / {recall[3]:.3f} / {recall[10]:.3f} | |")
+    print(
+        f"| hybrid passage recall@1 / @3 / @10 | {recall[1]:.3f} / {recall[3]:.3f} / {recall[10]:.3f} | |"
+    )
     print(f"| hybrid MRR@10 | {mrr:.3f} | |")
     print(f"| BM25-only (bm25s) recall@1 | {rate('bm25@1'):.3f} | < hybrid |")
     print(f"| dense-only (FAISS flat) recall@1 | {rate('dense@1'):.3f} | < hybrid |")
 
-    def best_dense(qs: list[dict]) -> list[float]:
-        out = []
-        for q in qs:
-            hits = retriever.search(str(q["question"]) if isinstance(q, dict) else q, 6)
-            out.append(max((h.dense or 0.0) for h in hits) if hits else 0.0)
-        return out
+    from index.answers import COVERAGE_WEIGHT, evidence, rank_sentences
+    from index.answers import _term_weights as term_weights
 
-    off = best_dense([{"question": q} for q in OFF_TOPIC])
-    imp = best_dense(impossible)
-    ans_scores = [r["best_dense"] for r in rows]
-    ABSTAIN_BELOW = settings.abstain_below
+    def evidence_of(question: str) -> float:
+        hits = retriever.search(question, 6)
+        texts = retriever.article_texts({h.article_id for h in hits}) if hits else {}
+        return evidence(
+            hits, rank_sentences(hits, texts, term_weights(retriever, question, question))
+        )
 
-    print(f"\nAbstention (threshold {ABSTAIN_BELOW} on the best passage's cosine):")
-    print("| threshold | answerable answered | off-topic abstained | SQuAD-unanswerable abstained |")
+    ans_scores = [evidence_of(str(q["question"])) for q in answerable]
+    off = [evidence_of(q) for q in OFF_TOPIC]
+    imp = [evidence_of(str(q["question"])) for q in impossible]
+    used = settings.abstain_below
+    print(
+        f"\nAbstention: evidence = best passage cosine + {COVERAGE_WEIGHT} x best sentence "
+        f"coverage of the question's IDF mass; abstain below {used}"
+    )
+    print(
+        "| threshold | answerable answered | off-topic abstained | SQuAD-unanswerable abstained |"
+    )
     print("|---|---|---|---|")
-    for th in (0.20, 0.25, 0.30, 0.35, 0.40, 0.45):
+    for th in sorted({0.40, 0.45, 0.50, used, 0.55, 0.60, 0.65}):
         a = sum(s >= th for s in ans_scores) / len(ans_scores)
         o = sum(s < th for s in off) / len(off)
         u = sum(s < th for s in imp) / len(imp)
-        mark = " (used)" if abs(th - ABSTAIN_BELOW) < 1e-9 else ""
+        mark = " (used)" if abs(th - used) < 1e-9 else ""
         print(f"| {th:.2f}{mark} | {a:.3f} | {o:.3f} | {u:.3f} |")
 
     for _ in range(20):
@@ -173,8 +219,10 @@ def main() -> None:
         t = time.perf_counter()
         answer(retriever, q["question"])  # type: ignore[arg-type]
         lat.append((time.perf_counter() - t) * 1000)
-    print(f"\nask latency after warm-up ({len(lat)} questions): p50 {statistics.median(lat):.1f} ms, "
-          f"p95 {pct(lat, 0.95):.1f} ms, p99 {pct(lat, 0.99):.1f} ms")
+    print(
+        f"\nask latency after warm-up ({len(lat)} questions): p50 {statistics.median(lat):.1f} ms, "
+        f"p95 {pct(lat, 0.95):.1f} ms, p99 {pct(lat, 0.99):.1f} ms"
+    )
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "off": off, "impossible": imp}, indent=1))
 

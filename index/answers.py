@@ -23,7 +23,12 @@ from .text import query_words, stem, terms
 _BULLET = re.compile(r"[-*•·▪–]\s+")
 MAX_QUOTES = 3
 CANDIDATE_PASSAGES = 6
-LEXICAL_WEIGHT = 0.6
+# Sentence score = LEXICAL_WEIGHT * (share of the question's IDF mass in the sentence)
+# + the rest * (its passage's fused retrieval score, relative to the best). The values
+# below were chosen on benchmarks/quality.py (BBC + SQuAD), see benchmarks/README.md.
+LEXICAL_WEIGHT = 0.5
+COVERAGE_WEIGHT = 0.3  # in the abstention evidence (see ``evidence``)
+GROW_RATIO = 0.5  # a neighbour sentence this relevant (relative) joins the quote
 MAX_RUN_CHARS = 400  # a quote may grow to a short run of sentences up to this length
 
 
@@ -114,6 +119,7 @@ class _Candidate:
     start: int
     end: int
     score: float
+    coverage: float = 0.0
 
 
 def answer(
@@ -129,23 +135,29 @@ def answer(
     started = time.perf_counter()
     query = " ".join((*context[-2:], question)) if context else question
     hits, timings = retriever.search_timed(query, CANDIDATE_PASSAGES, filters)
-    best_dense = max((h.dense for h in hits if h.dense is not None), default=0.0)
     follows = context[-1] if context else None
-    # Below this cosine between the question and the best passage the articles are taken
-    # not to cover the question (Settings.abstain_below, calibrated in benchmarks/quality.py).
-    if not hits or best_dense < retriever.settings.abstain_below:
+    t = time.perf_counter()
+    weights = _term_weights(retriever, query, question)
+    texts = retriever.article_texts({h.article_id for h in hits}) if hits else {}
+    ranked = rank_sentences(hits, texts, weights)
+    if evidence(hits, ranked) < retriever.settings.abstain_below:
         timings["total"] = _ms(started)
         closest = tuple(dict.fromkeys(h.title for h in hits))[:3]
         return Answer(question, (), (), True, closest, timings, follows)
-    t = time.perf_counter()
-    weights = _term_weights(retriever, query, question)
-    texts = retriever.article_texts({h.article_id for h in hits})
-    ranked = rank_sentences(hits, texts, weights)
     chosen = choose_quotes(ranked, texts, skip)
     timings["quotes"] = _ms(t)
     quotes, sources = cite(chosen, texts)
     timings["total"] = _ms(started)
     return Answer(question, quotes, sources, False, (), timings, follows)
+
+
+def evidence(hits: list[Hit], ranked: list[_Candidate]) -> float:
+    """How well the articles cover the question: the best passage's cosine similarity plus
+    COVERAGE_WEIGHT x the largest share of the question's rare words found in one sentence.
+    Off-topic questions can reach a fair cosine with some passage, but rarely both."""
+    best_dense = max((h.dense for h in hits if h.dense is not None), default=0.0)
+    best_coverage = max((c.coverage for c in ranked), default=0.0)
+    return best_dense + COVERAGE_WEIGHT * best_coverage
 
 
 def rank_sentences(
@@ -170,7 +182,7 @@ def rank_sentences(
             words = set(terms(text[start:end]))
             coverage = sum(w for t, w in weights.items() if t in words) / total
             score = LEXICAL_WEIGHT * coverage + (1 - LEXICAL_WEIGHT) * relevance
-            out.append(_Candidate(hit, start, end, score))
+            out.append(_Candidate(hit, start, end, score, coverage))
     out.sort(key=lambda c: c.score, reverse=True)
     return out
 
@@ -194,14 +206,17 @@ def choose_quotes(
 
 
 def _grow(cand: _Candidate, ranked: list[_Candidate], text: str) -> _Candidate:
-    """Join the next sentence when it is nearly as relevant and the run stays short."""
-    for other in ranked:
-        if other.hit.article_id != cand.hit.article_id or other.score < 0.7 * cand.score:
+    """Join the best touching neighbour sentence (before or after, in the same paragraph)
+    when it is at least half as relevant and the run stays short: the answer to a question
+    often sits next to the sentence that repeats the question's words."""
+    for other in ranked:  # best first
+        if other.hit.article_id != cand.hit.article_id or other.score < GROW_RATIO * cand.score:
             continue
-        gap = text[cand.end : other.start]
-        touching = other.start >= cand.end and gap.strip() == "" and "\n" not in gap
-        if touching and other.end - cand.start <= MAX_RUN_CHARS:
-            return _Candidate(cand.hit, cand.start, other.end, cand.score)
+        lo, hi = (cand, other) if other.start >= cand.end else (other, cand)
+        gap = text[lo.end : hi.start]
+        touching = lo.end <= hi.start and gap.strip() == "" and "\n" not in gap
+        if touching and hi.end - lo.start <= MAX_RUN_CHARS:
+            return _Candidate(cand.hit, lo.start, hi.end, cand.score, cand.coverage)
     return cand
 
 
@@ -220,7 +235,9 @@ def _merge_adjacent(
             lo, hi = (prev, cand) if prev.start <= cand.start else (cand, prev)
             gap = texts[cand.hit.article_id][lo.end : hi.start]
             if lo.end <= hi.start and gap.strip() == "" and "\n" not in gap:
-                merged[i] = _Candidate(prev.hit, lo.start, hi.end, max(lo.score, hi.score))
+                merged[i] = _Candidate(
+                    prev.hit, lo.start, hi.end, max(lo.score, hi.score), prev.coverage
+                )
                 break
         else:
             merged.append(cand)

@@ -52,11 +52,12 @@ class Settings(BaseSettings):
 
     # --- answering ---------------------------------------------------------------------
     abstain_below: float = Field(
-        0.30,
+        0.52,
         ge=-1.0,
-        le=1.0,
-        description="Abstain when the best passage's cosine similarity to the question is "
-        "below this (calibrated for all-MiniLM-L6-v2 in benchmarks/quality.py).",
+        le=2.0,
+        description="Abstain when the evidence (best passage cosine + 0.3 x best sentence's "
+        "share of the question's rare words) is below this. Calibrated for all-MiniLM-L6-v2 "
+        "in benchmarks/quality.py.",
     )
 
     # --- bot --------------------------------------------------------------------------
