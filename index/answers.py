@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote as percent_encode
 
-from .retriever import Filters, Hit, Retriever
+from .retriever import Filters, Hit, Mode, Retriever
 from .sentences import sentence_spans
 from .text import query_words, stem, terms
 
@@ -129,18 +129,22 @@ def answer(
     *,
     context: tuple[str, ...] = (),
     skip: int = 0,
+    mode: Mode = "hybrid",
 ) -> Answer:
     """Answer ``question`` from the index; ``context`` holds earlier questions of a
     conversation (most recent last); ``skip`` pages to further quotes ("More quotes")."""
     started = time.perf_counter()
     query = " ".join((*context[-2:], question)) if context else question
-    hits, timings = retriever.search_timed(query, CANDIDATE_PASSAGES, filters)
+    hits, timings = retriever.search_timed(query, CANDIDATE_PASSAGES, filters, mode)
     follows = context[-1] if context else None
     t = time.perf_counter()
     weights = _term_weights(retriever, query, question)
     texts = retriever.article_texts({h.article_id for h in hits}) if hits else {}
     ranked = rank_sentences(hits, texts, weights)
-    if evidence(hits, ranked) < retriever.settings.abstain_below:
+    # Lexical-only mode (evaluation) has no cosine to judge evidence by: it never abstains.
+    if not ranked or (
+        mode != "lexical" and evidence(hits, ranked) < retriever.settings.abstain_below
+    ):
         timings["total"] = _ms(started)
         closest = tuple(dict.fromkeys(h.title for h in hits))[:3]
         return Answer(question, (), (), True, closest, timings, follows)

@@ -152,6 +152,39 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from .evaluation import evaluate, feedback_summary, load_questions
+    from .progress import make_progress
+    from .retriever import MODES, open_retriever
+
+    if args.feedback:
+        summary = feedback_summary(settings.index_dir, args.export_disliked)
+        print(
+            json.dumps(summary) if args.json else "  ".join(f"{k}: {v}" for k, v in summary.items())
+        )
+        return 0
+    if not args.questions:
+        raise ConfigError("Give a question file (JSONL or SQuAD JSON), or --feedback.")
+    questions = load_questions(Path(args.questions))
+    retriever = open_retriever(settings)
+    retriever.warm_up()
+    modes = MODES if args.mode == "all" else (args.mode,)
+    progress = make_progress(enabled=not args.json)
+    try:
+        reports = [
+            evaluate(retriever, questions, k=args.k, mode=m, progress=progress) for m in modes
+        ]
+    finally:
+        progress.close()
+    if args.json:
+        print(json.dumps([r.to_json(args.verbose) for r in reports]))
+        return 0
+    from .terminal import render_eval
+
+    print(render_eval(reports, args.k, verbose=args.verbose))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="articlebot", description="Answer questions with cited quotes from your articles."
@@ -196,6 +229,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", help='the question, or "-" to read one per line from stdin')
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.set_defaults(handler=cmd_ask)
+
+    p = sub.add_parser("eval", parents=[common], help="measure retrieval and answers on questions")
+    p.add_argument(
+        "questions", nargs="?", help="JSONL ({question, answers, article}) or SQuAD JSON"
+    )
+    p.add_argument("--k", type=int, default=10, help="recall cut-off (default 10)")
+    p.add_argument("--mode", choices=["hybrid", "dense", "lexical", "all"], default="hybrid")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--verbose", "-v", action="store_true", help="list every failed question")
+    p.add_argument("--feedback", action="store_true", help="score the bot's 👍/👎 feedback")
+    p.add_argument(
+        "--export-disliked",
+        type=Path,
+        metavar="FILE",
+        help="with --feedback: write disliked questions as JSONL to fill in",
+    )
+    p.set_defaults(handler=cmd_eval)
 
     for ep in entry_points(group="articlebot.commands"):
         try:

@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .embedding import Embedder, SentenceTransformerEmbedder
 from .errors import ConfigError
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 DENSE_WEIGHT = 0.4
 CANDIDATES = 50  # per retriever, before fusion
 PER_ARTICLE = 2  # passages of one article before others get a turn
+Mode = Literal["hybrid", "dense", "lexical"]
+MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")
 
 
 @dataclass(frozen=True)
@@ -145,22 +147,26 @@ class Retriever:
         return {r[0]: r[1] for r in rows}
 
     # --- search ---------------------------------------------------------------------------
-    def search(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
-        hits, _ = self.search_timed(query, k, filters)
+    def search(
+        self, query: str, k: int = 10, filters: Filters | None = None, mode: Mode = "hybrid"
+    ) -> list[Hit]:
+        hits, _ = self.search_timed(query, k, filters, mode)
         return hits
 
     def search_timed(
-        self, query: str, k: int = 10, filters: Filters | None = None
+        self, query: str, k: int = 10, filters: Filters | None = None, mode: Mode = "hybrid"
     ) -> tuple[list[Hit], dict[str, float]]:
+        """Top ``k`` passages; ``mode`` "dense" or "lexical" uses one retriever alone
+        (for evaluation side by side)."""
         loaded = self._current()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         allowed = _allowed_ids(loaded.conn(), filters) if filters else None
-        vector = self.embedder.embed([query])[0]
+        vector = self.embedder.embed([query])[0] if mode != "lexical" else None
         t1 = time.perf_counter()
-        dense = self._dense(loaded, vector, allowed)
+        dense = self._dense(loaded, vector, allowed) if vector is not None else []
         t2 = time.perf_counter()
-        lexical = _lexical(loaded.conn(), query, allowed)
+        lexical = _lexical(loaded.conn(), query, allowed) if mode != "dense" else []
         t3 = time.perf_counter()
         hits = self._fuse(loaded.conn(), dense, lexical, k)
         t4 = time.perf_counter()

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import textwrap
+from typing import TYPE_CHECKING
 
 from .answers import Answer
+
+if TYPE_CHECKING:
+    from .evaluation import ModeReport
 
 
 def render_answer(answer: Answer, width: int = 88) -> str:
@@ -31,4 +35,36 @@ def render_answer(answer: Answer, width: int = 88) -> str:
         lines.append(f"  [{s.citation}] {s.title}" + (f" ({meta})" if meta else ""))
         if where:
             lines.append(f"      {where}")
+    return "\n".join(lines)
+
+
+def render_eval(reports: list[ModeReport], k: int, *, verbose: bool = False) -> str:
+    """The modes side by side, one row per metric."""
+
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    cutoffs = sorted({1, 3, k})
+    rows: list[tuple[str, list[str]]] = [
+        ("questions (answerable)", [f"{r.questions} ({r.answerable})" for r in reports]),
+        ("answer in first quote", [fmt(r.answer_first) for r in reports]),
+        ("answer in any quote", [fmt(r.answer_any) for r in reports]),
+        *[(f"passage recall@{c}", [fmt(r.recall.get(c)) for r in reports]) for c in cutoffs],
+        (f"MRR@{k}", [fmt(r.mrr) for r in reports]),
+        ("abstention precision", [fmt(r.abstain_precision) for r in reports]),
+        ("abstention recall", [fmt(r.abstain_recall) for r in reports]),
+        (
+            "latency p50 / p95 ms",
+            [f"{r.latency_p50_ms:.1f} / {r.latency_p95_ms:.1f}" for r in reports],
+        ),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [" " * width + "  " + "  ".join(f"{r.mode:>14}" for r in reports)]
+    lines += [f"{name:<{width}}  " + "  ".join(f"{v:>14}" for v in values) for name, values in rows]
+    if verbose:
+        for r in reports:
+            lines.append(f"\n{r.mode}: {len(r.failures)} failures")
+            for f in r.failures:
+                lines.append(f"- {f.question}\n    expected: {f.expected}\n    why: {f.why}")
+                lines.extend(f"    quoted: {q[:200]}" for q in f.quoted)
     return "\n".join(lines)

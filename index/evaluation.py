@@ -1,0 +1,266 @@
+"""Evaluate retrieval and answers on a question set: local retrieval testing for users.
+
+Question sets are JSONL (``{"question": ..., "answers": [...], "article": ...}``; no
+answers and no article means the articles should not answer it) or SQuAD 1.1/2.0 JSON
+(unanswerable questions count as should-abstain). Feedback from the Discord bot
+(👍/👎 in ``feedback.sqlite``) can be scored and the disliked questions exported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .answers import Answer, answer
+from .errors import ConfigError
+from .indexer import NoProgress, Progress
+from .retriever import Hit, Mode, Retriever
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    question: str
+    answers: tuple[str, ...] = ()
+    article: str | None = None  # id, path (or its tail), url or title of the expected article
+
+    @property
+    def should_abstain(self) -> bool:
+        return not self.answers and self.article is None
+
+
+@dataclass
+class Failure:
+    question: str
+    expected: list[str]
+    quoted: list[str]
+    why: str
+
+
+@dataclass
+class ModeReport:
+    mode: str
+    questions: int = 0
+    answerable: int = 0
+    answer_first: float = 0.0
+    answer_any: float = 0.0
+    recall: dict[int, float] = field(default_factory=dict)
+    mrr: float = 0.0
+    abstain_precision: float | None = None
+    abstain_recall: float | None = None
+    latency_p50_ms: float = 0.0
+    latency_p95_ms: float = 0.0
+    failures: list[Failure] = field(default_factory=list)
+
+    def to_json(self, verbose: bool = False) -> dict[str, Any]:
+        data = {k: v for k, v in vars(self).items() if k not in ("failures", "recall")}
+        data.update({f"recall@{k}": v for k, v in self.recall.items()})
+        if verbose:
+            data["failures"] = [vars(f) for f in self.failures]
+        return data
+
+
+def load_questions(path: Path) -> list[EvalQuestion]:
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the question file {path}: {exc.strerror}.") from exc
+    stripped = raw.lstrip()
+    if stripped.startswith("{") and '"data"' in stripped[:200] and "\n{" not in stripped[:200]:
+        try:
+            return _squad_questions(json.loads(raw))
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path} is not a valid SQuAD file: {exc}.") from exc
+    return _jsonl_questions(raw, path)
+
+
+def _squad_questions(data: dict[str, Any]) -> list[EvalQuestion]:
+    out = []
+    for article in data["data"]:
+        title = str(article.get("title", "")).replace("_", " ") or None
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                answers = tuple(dict.fromkeys(a["text"] for a in qa.get("answers", [])))
+                impossible = qa.get("is_impossible", False) or not answers
+                out.append(
+                    EvalQuestion(
+                        qa["question"], () if impossible else answers, None if impossible else title
+                    )
+                )
+    return out
+
+
+def _jsonl_questions(raw: str, path: Path) -> list[EvalQuestion]:
+    out = []
+    for n, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            question = str(record["question"]).strip()
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ConfigError(
+                f'{path}:{n}: each line must be a JSON object with a "question" ({exc}).'
+            ) from exc
+        answers = record.get("answers") or []
+        if isinstance(answers, str):
+            answers = [answers]
+        out.append(EvalQuestion(question, tuple(str(a) for a in answers), record.get("article")))
+    if not out:
+        raise ConfigError(f"{path} holds no questions.")
+    return out
+
+
+def normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", text.lower()).strip()
+
+
+def contains_answer(text: str, answers: tuple[str, ...]) -> bool:
+    haystack = normalise(text)
+    return any(normalise(a) in haystack for a in answers)
+
+
+def is_relevant(q: EvalQuestion, hit: Hit) -> bool:
+    """A passage answers ``q`` when it is from the expected article (if one is named) and
+    holds an expected answer string (if any are given)."""
+    if q.article is not None and not _same_article(q.article, hit):
+        return False
+    return not q.answers or contains_answer(hit.text, q.answers)
+
+
+def _same_article(expected: str, hit: Hit) -> bool:
+    e = expected.strip()
+    if e in (hit.article_id, hit.url) or normalise(e) == normalise(hit.title):
+        return True
+    return bool(hit.path) and (hit.path == e or str(hit.path).endswith("/" + e.lstrip("./")))
+
+
+def evaluate(
+    retriever: Retriever,
+    questions: list[EvalQuestion],
+    *,
+    k: int = 10,
+    mode: Mode = "hybrid",
+    progress: Progress | None = None,
+) -> ModeReport:
+    progress = progress or NoProgress()
+    progress.start(f"eval {mode}", len(questions))
+    report = ModeReport(mode, questions=len(questions))
+    latencies: list[float] = []
+    first = anyq = 0
+    ranks: list[int | None] = []
+    abstained_right = abstained = should = 0
+    for q in questions:
+        started = time.perf_counter()
+        result = answer(retriever, q.question, mode=mode)
+        latencies.append((time.perf_counter() - started) * 1000)
+        hits = retriever.search(q.question, k, mode=mode)
+        abstained += result.abstained
+        should += q.should_abstain
+        abstained_right += result.abstained and q.should_abstain
+        if not q.should_abstain:
+            rank = next((i + 1 for i, h in enumerate(hits) if is_relevant(q, h)), None)
+            ranks.append(rank)
+            hit_first, hit_any = _answer_hits(q, result, hits)
+            first += hit_first
+            anyq += hit_any
+            if not hit_first:
+                report.failures.append(_failure(q, result, rank))
+        elif not result.abstained:
+            report.failures.append(_failure(q, result, None))
+        progress.advance()
+    _fill(report, ranks, first, anyq, k, latencies, (abstained_right, abstained, should))
+    return report
+
+
+def _answer_hits(q: EvalQuestion, result: Answer, hits: list[Hit]) -> tuple[bool, bool]:
+    """Whether the first / any quote holds an expected answer and is cited to the expected
+    article (each check only when the question names one)."""
+    if result.abstained or not result.quotes:
+        return False, False
+    by_citation = {s.citation: s for s in result.sources}
+    found = [
+        (not q.answers or contains_answer(x.text, q.answers))
+        and (q.article is None or _quote_from(q.article, by_citation[x.citation], x.article_id))
+        for x in result.quotes
+    ]
+    return found[0], any(found)
+
+
+def _quote_from(expected: str, source: Any, article_id: str) -> bool:
+    fake = Hit(0, article_id, source.title, 0, 0, "", 0.0, None, None, source.path, source.url)
+    return _same_article(expected, fake)
+
+
+def _failure(q: EvalQuestion, result: Answer, rank: int | None) -> Failure:
+    if q.should_abstain:
+        why = "answered a question the articles should not answer"
+    elif result.abstained:
+        why = "abstained"
+    else:
+        why = "expected answer not in the first quote" + (
+            f" (best relevant passage at rank {rank})" if rank else " (no relevant passage found)"
+        )
+    expected = list(q.answers) or ([q.article] if q.article else ["(abstain)"])
+    return Failure(q.question, expected, [x.text for x in result.quotes], why)
+
+
+def _fill(
+    report: ModeReport,
+    ranks: list[int | None],
+    first: int,
+    anyq: int,
+    k: int,
+    latencies: list[float],
+    abstention: tuple[int, int, int],
+) -> None:
+    n = len(ranks)
+    report.answerable = n
+    if n:
+        report.answer_first = first / n
+        report.answer_any = anyq / n
+        for cutoff in sorted({1, 3, k}):
+            report.recall[cutoff] = sum(1 for r in ranks if r and r <= cutoff) / n
+        report.mrr = sum(1 / r for r in ranks if r) / n
+    right, abstained, should = abstention
+    report.abstain_precision = right / abstained if abstained else None
+    report.abstain_recall = right / should if should else None
+    ordered = sorted(latencies)
+    if ordered:
+        report.latency_p50_ms = round(ordered[len(ordered) // 2], 2)
+        report.latency_p95_ms = round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2)
+
+
+# --- bot feedback ----------------------------------------------------------------------------
+def feedback_summary(index_dir: Path, export: Path | None = None) -> dict[str, Any]:
+    """Fraction of 👍 among votes; disliked questions optionally written as JSONL with an
+    empty ``answers`` list to fill in (then usable as an eval question set)."""
+    path = index_dir / "feedback.sqlite"
+    if not path.exists():
+        raise ConfigError(f"No feedback yet ({path} does not exist): the Discord bot writes it.")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT question, quotes, vote FROM feedback ORDER BY id").fetchall()
+    finally:
+        conn.close()
+    liked = sum(1 for r in rows if r[2] > 0)
+    disliked = [r for r in rows if r[2] < 0]
+    if export is not None:
+        with open(export, "w", encoding="utf-8") as handle:
+            for question, quotes, _ in disliked:
+                record = {
+                    "question": question,
+                    "answers": [],
+                    "quoted": [q["text"] for q in json.loads(quotes)],
+                }
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return {
+        "votes": len(rows),
+        "liked": liked,
+        "disliked": len(disliked),
+        "liked_fraction": liked / len(rows) if rows else None,
+    }
