@@ -86,6 +86,13 @@ class ArticleBot(commands.Bot):
     async def on_ready(self) -> None:
         log.info("ready as %s in %d guild(s)", self.user, len(self.guilds))
 
+    async def on_message(self, message: discord.Message, /) -> None:
+        # Fix: there are no prefix commands. commands.Bot.on_message would run
+        # process_commands, which (prefix = the mention) takes the first word of every
+        # "@bot question" as a command name and logs CommandNotFound as an ERROR with a
+        # traceback. Questions are handled by AskCog's on_message listener instead.
+        return
+
     async def close(self) -> None:
         await super().close()
         self.feedback.close()

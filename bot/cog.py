@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,24 @@ SOURCES_PAGE = 10
 APOLOGY = "Sorry, something went wrong while answering. Please try again in a moment."
 
 
+async def send_private(interaction: discord.Interaction, text: str) -> None:
+    """Send ``text`` as an ephemeral message, also after a public "thinking…" defer.
+
+    Fix: after ``defer(thinking=True)`` Discord turns the first follow-up into an edit of
+    the public loading message and ignores ``ephemeral=True``, so an apology (or "no more
+    quotes") showed publicly in the channel. Delete the still-loading message first; the
+    follow-up is then a new message that only the user sees.
+    """
+    if not interaction.response.is_done():
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        return
+    with contextlib.suppress(discord.HTTPException):
+        original = await interaction.original_response()
+        if original.flags.loading:
+            await original.delete()
+    await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
 class AnswerView(discord.ui.View):
     """Buttons under an answer: more quotes for the same question, and 👍 / 👎 feedback."""
 
@@ -40,9 +59,7 @@ class AnswerView(discord.ui.View):
         context = (self.result.follows,) if self.result.follows else ()
         extra = await self.cog.run_answer(self.result.question, self.filters, context, self.shown)
         if extra.abstained or not extra.quotes:
-            await interaction.followup.send(
-                "No more quotes for this question.", ephemeral=True, allowed_mentions=NO_MENTIONS
-            )
+            await send_private(interaction, "No more quotes for this question.")
             return
         self.shown += len(extra.quotes)
         await interaction.followup.send(
@@ -283,13 +300,6 @@ class AskCog(commands.Cog):
     async def apologise(self, interaction: discord.Interaction, error: Exception) -> None:
         log.error("error in %s", interaction.command and interaction.command.name, exc_info=error)
         try:
-            if interaction.response.is_done():
-                await interaction.followup.send(
-                    APOLOGY, ephemeral=True, allowed_mentions=NO_MENTIONS
-                )
-            else:
-                await interaction.response.send_message(
-                    APOLOGY, ephemeral=True, allowed_mentions=NO_MENTIONS
-                )
+            await send_private(interaction, APOLOGY)
         except discord.HTTPException:
             log.warning("could not send the apology for interaction %s", interaction.id)
