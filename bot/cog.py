@@ -47,9 +47,10 @@ async def send_private(interaction: discord.Interaction, text: str) -> None:
 class AnswerView(discord.ui.View):
     """Buttons under an answer: more quotes for the same question, and 👍 / 👎 feedback."""
 
-    def __init__(self, cog: AskCog, result: Answer, filters: Filters | None, shown: int) -> None:
+    def __init__(self, cog: AskCog, result: Answer, filters: Filters | None) -> None:
         super().__init__(timeout=15 * 60)
-        self.cog, self.result, self.filters, self.shown = cog, result, filters, shown
+        self.cog, self.result, self.filters = cog, result, filters
+        self.shown = tuple((q.article_id, q.start, q.end) for q in result.quotes)
         if result.abstained:
             self.remove_item(self.more)
 
@@ -61,7 +62,7 @@ class AnswerView(discord.ui.View):
         if extra.abstained or not extra.quotes:
             await send_private(interaction, "No more quotes for this question.")
             return
-        self.shown += len(extra.quotes)
+        self.shown += tuple((q.article_id, q.start, q.end) for q in extra.quotes)
         await interaction.followup.send(
             embed=self.cog.embed_for(extra), allowed_mentions=NO_MENTIONS
         )
@@ -103,11 +104,15 @@ class AskCog(commands.Cog):
 
     # --- the core call, off the event loop ------------------------------------------------
     async def run_answer(
-        self, question: str, filters: Filters | None, context: tuple[str, ...] = (), skip: int = 0
+        self,
+        question: str,
+        filters: Filters | None,
+        context: tuple[str, ...] = (),
+        exclude: tuple[tuple[str, int, int], ...] = (),
     ) -> Answer:
         async with self.bot.questions:  # a global cap on questions in flight
             return await asyncio.to_thread(
-                answer, self.retriever, question, filters, context=context, skip=skip
+                answer, self.retriever, question, filters, context=context, exclude=exclude
             )
 
     def embed_for(self, result: Answer) -> discord.Embed:
@@ -149,7 +154,7 @@ class AskCog(commands.Cog):
         await interaction.response.defer(thinking=True)
         filters = Filters(source=source) if source else None
         result = await self.run_answer(question, filters)
-        view = AnswerView(self, result, filters, len(result.quotes))
+        view = AnswerView(self, result, filters)
         message = await interaction.followup.send(
             embed=self.embed_for(result), view=view, allowed_mentions=NO_MENTIONS, wait=True
         )
@@ -269,7 +274,7 @@ class AskCog(commands.Cog):
             return
         async with message.channel.typing():
             result = await self.run_answer(question, None, context)
-        view = AnswerView(self, result, None, len(result.quotes))
+        view = AnswerView(self, result, None)
         embed = self.embed_for(result)
         target = await self._thread_for(message, question)
         if target is not None:

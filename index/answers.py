@@ -20,6 +20,7 @@ from .retriever import Filters, Hit, Mode, Retriever
 from .sentences import sentence_spans
 from .text import query_words, stem, terms
 
+Span = tuple[str, int, int]  # (article_id, start, end)
 _BULLET = re.compile(r"[-*•·▪–]\s+")
 MAX_QUOTES = 3
 CANDIDATE_PASSAGES = 6
@@ -128,11 +129,12 @@ def answer(
     filters: Filters | None = None,
     *,
     context: tuple[str, ...] = (),
-    skip: int = 0,
+    exclude: tuple[Span, ...] = (),
     mode: Mode = "hybrid",
 ) -> Answer:
     """Answer ``question`` from the index; ``context`` holds earlier questions of a
-    conversation (most recent last); ``skip`` pages to further quotes ("More quotes")."""
+    conversation (most recent last); ``exclude`` lists ``(article_id, start, end)`` spans
+    already shown, so "More quotes" pages to new text only."""
     started = time.perf_counter()
     query = " ".join((*context[-2:], question)) if context else question
     hits, timings = retriever.search_timed(query, CANDIDATE_PASSAGES, filters, mode)
@@ -148,7 +150,7 @@ def answer(
         timings["total"] = _ms(started)
         closest = tuple(dict.fromkeys(h.title for h in hits))[:3]
         return Answer(question, (), (), True, closest, timings, follows)
-    chosen = choose_quotes(ranked, texts, skip)
+    chosen = choose_quotes([c for c in ranked if not _excluded(c, exclude)], texts)
     timings["quotes"] = _ms(t)
     quotes, sources = cite(chosen, texts)
     timings["total"] = _ms(started)
@@ -191,14 +193,12 @@ def rank_sentences(
     return out
 
 
-def choose_quotes(
-    ranked: list[_Candidate], texts: dict[str, str], skip: int = 0
-) -> list[_Candidate]:
-    """The best sentences (after ``skip``), each grown into a short run with a strong
-    neighbour, merged where they touch, in reading order within each article."""
+def choose_quotes(ranked: list[_Candidate], texts: dict[str, str]) -> list[_Candidate]:
+    """The best sentences, each grown into a short run with a strong neighbour, merged
+    where they touch."""
     by_start = {(c.hit.article_id, c.start): c for c in ranked}
     chosen: list[_Candidate] = []
-    for cand in ranked[skip:]:
+    for cand in ranked:
         if len(chosen) == MAX_QUOTES:
             break
         if chosen and cand.score < 0.5 * chosen[0].score:
@@ -222,6 +222,10 @@ def _grow(cand: _Candidate, ranked: list[_Candidate], text: str) -> _Candidate:
         if touching and hi.end - lo.start <= MAX_RUN_CHARS:
             return _Candidate(cand.hit, lo.start, hi.end, cand.score, cand.coverage)
     return cand
+
+
+def _excluded(cand: _Candidate, spans: tuple[Span, ...]) -> bool:
+    return any(a == cand.hit.article_id and s < cand.end and cand.start < e for a, s, e in spans)
 
 
 def _overlaps(a: _Candidate, b: _Candidate) -> bool:
