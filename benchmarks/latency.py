@@ -1,0 +1,153 @@
+"""Query latency of `ask` (retrieve + quote selection) at the benchmark corpus size and at
+100k / 1M passages (synthetic texts and vectors), with ANN recall@10 against exact search.
+
+    python benchmarks/latency.py                 # real corpus (index built by quality.py)
+    python benchmarks/latency.py --synthetic 100000 1000000
+
+Synthetic indexes are written with the project's own store (GenerationWriter), so the
+index type is chosen by size exactly as `articlebot index` would (HNSW above
+ARTICLEBOT_ANN_THRESHOLD). Texts are Zipf-distributed pseudo-words; vectors are random
+unit vectors. Queries are real questions embedded by the real model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.corpus import WORK, squad_questions
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def build_synthetic(index_dir: Path, n: int, dim: int, ann_threshold: int) -> float:
+    """Write an index of ``n`` synthetic passages; returns build seconds."""
+    from index.documents import Article, Passage
+    from index.store import GenerationWriter, index_exists
+
+    if index_exists(index_dir):
+        return 0.0
+    rng = np.random.default_rng(0)
+    vocab = [f"w{i}x{rng.integers(1e6)}" for i in range(30000)]
+    ranks = np.arange(1, len(vocab) + 1)
+    probs = (1 / ranks) / (1 / ranks).sum()
+    started = time.perf_counter()
+    writer = GenerationWriter(index_dir, fresh=True)
+    per_article = 10
+    for a in range(n // per_article):
+        words = rng.choice(len(vocab), size=(per_article, 60), p=probs)
+        paras = [" ".join(vocab[w] for w in row) + "." for row in words]
+        text = "\n\n".join(paras)
+        article = Article(key=f"synthetic/{a}", title=f"Synthetic article {a}", text=text)
+        passages, pos = [], 0
+        for i, p in enumerate(paras):
+            passages.append(Passage(article.id, pos, pos + len(p), p, i))
+            pos += len(p) + 2
+        vecs = rng.standard_normal((per_article, dim)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        writer.add_article(article, None, passages, vecs)
+    manifest = {
+        "model": "sentence-transformers/all-MiniLM-L6-v2",
+        "dimension": dim,
+        "normalized": True,
+        "metric": "inner_product",
+        "chunk_tokens": 160,
+    }
+    writer.publish(manifest, ann_threshold)
+    return time.perf_counter() - started
+
+
+def ann_recall(retriever: object, dim: int, queries: int = 200) -> float | None:
+    """recall@10 of the live vector index against exact inner-product search."""
+    import faiss
+
+    index = retriever.snapshot.vectors  # type: ignore[attr-defined]
+    inner = faiss.downcast_index(index.index)
+    if not isinstance(inner, faiss.IndexHNSW):
+        return None
+    ids = faiss.vector_to_array(index.id_map)
+    data = inner.storage.reconstruct_n(0, inner.ntotal) if hasattr(inner, "storage") else None
+    data = faiss.downcast_index(inner.storage).reconstruct_n(0, inner.ntotal)
+    rng = np.random.default_rng(1)
+    q = data[rng.integers(len(data), size=queries)] + 0.5 * rng.standard_normal((queries, dim))
+    q = (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
+    _, got = index.search(q, 10)
+    exact = np.argsort(-(q @ data.T), axis=1)[:, :10]
+    hits = sum(len(set(got[i]) & set(ids[exact[i]])) for i in range(queries))
+    return hits / (queries * 10)
+
+
+def measure(index_dir: Path, label: str, questions: list[str]) -> dict[str, object]:
+    from index.answers import answer
+    from index.retriever import Retriever
+    from index.settings import Settings
+
+    settings = Settings(_env_file=None, index_dir=index_dir)  # type: ignore[call-arg]
+    t0 = time.perf_counter()
+    retriever = Retriever(settings)
+    retriever.warm_up()
+    load_s = time.perf_counter() - t0
+    for q in questions[:20]:
+        answer(retriever, q)
+    times = []
+    for q in questions:
+        t = time.perf_counter()
+        answer(retriever, q)
+        times.append((time.perf_counter() - t) * 1000)
+    m = retriever.snapshot.manifest
+    return {
+        "corpus": label,
+        "passages": m["passages"],
+        "index": m["index_type"],
+        "p50": statistics.median(times),
+        "p95": pct(times, 0.95),
+        "p99": pct(times, 0.99),
+        "recall@10": ann_recall(retriever, int(m["dimension"])),
+        "load_s": load_s,
+        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "disk_mb": retriever.snapshot.size_on_disk() / 2**20,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--synthetic", type=int, nargs="*", default=[])
+    parser.add_argument("--questions", type=int, default=300)
+    parser.add_argument("--skip-real", action="store_true")
+    args = parser.parse_args()
+    questions = [str(q["question"]) for q in squad_questions()][: args.questions]
+    rows = []
+    if not args.skip_real:
+        rows.append(measure(WORK / "index", "BBC + SQuAD", questions))
+    for n in args.synthetic:
+        index_dir = WORK / f"synthetic-{n}"
+        build_s = build_synthetic(index_dir, n, 384, ann_threshold=200_000)
+        row = measure(index_dir, f"synthetic {n:,}", questions)
+        row["build_s"] = build_s
+        rows.append(row)
+    print(
+        "| corpus | passages | index | ask p50 ms | p95 ms | p99 ms | ANN recall@10 | "
+        "RSS MB | disk MB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        rec = "exact" if r["recall@10"] is None else f"{r['recall@10']:.3f}"
+        print(
+            f"| {r['corpus']} | {r['passages']:,} | {r['index']} | {r['p50']:.1f} | "
+            f"{r['p95']:.1f} | {r['p99']:.1f} | {rec} | {r['rss_mb']:.0f} | {r['disk_mb']:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
