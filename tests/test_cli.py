@@ -106,7 +106,10 @@ def test_ask_off_topic_abstains(corpus_index: Path) -> None:
 
 
 def test_ask_batch_mode_reads_stdin_and_writes_json_lines(corpus_index: Path) -> None:
-    questions = "What happened in 2016?\n\nWhat is the boiling point of water on Everest?\n"
+    questions = (
+        "Until when did the reconciliation talks drag on?\n\n"
+        "What is the boiling point of water on Everest?\n"
+    )
     result = subprocess.run(
         [sys.executable, "-m", "index", "ask", "--json", "-"],
         input=questions,
@@ -120,10 +123,10 @@ def test_ask_batch_mode_reads_stdin_and_writes_json_lines(corpus_index: Path) ->
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [x["question"] for x in lines] == [
-        "What happened in 2016?",
+        "Until when did the reconciliation talks drag on?",
         "What is the boiling point of water on Everest?",
     ]
-    assert not lines[0]["abstained"] and "2016" in lines[0]["quotes"][0]["text"]
+    assert not lines[0]["abstained"] and any("2016" in q["text"] for q in lines[0]["quotes"])
     assert lines[0]["quotes"][0]["path"] == str(REPO / "corpus" / "aliyev-turkey-israel.md")
     assert lines[1]["abstained"]
 
