@@ -126,8 +126,8 @@ class AskCog(commands.Cog):
     def allowed_here(self, guild_id: int | None, channel_id: int | None) -> bool:
         if guild_id is None:
             return self.settings.allow_dms
-        ids = self.settings.channel_ids
-        return not ids or channel_id in ids
+        guilds, channels = self.settings.allowed_guild_ids, self.settings.channel_ids
+        return (not guilds or guild_id in guilds) and (not channels or channel_id in channels)
 
     # --- /ask -------------------------------------------------------------------------------
     @app_commands.command(name="ask", description="Ask the articles a question")

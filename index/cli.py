@@ -66,6 +66,8 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     for failure in report.failed:
         print(f"failed: {failure.path}: {failure.reason}", file=sys.stderr)
+    if report.skipped and not args.json:
+        print(f"note: {report.skipped} file(s) of unsupported types skipped", file=sys.stderr)
     if args.json:
         payload = {k: v for k, v in vars(report).items() if k != "failed"}
         payload["failed"] = [vars(f) for f in report.failed]

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Guilds to sync slash commands to at start (instant); empty = global sync.",
     )
+    allowed_guild_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="If set, answer only in these guilds (and DMs)."
+    )
     channel_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list, description="If set, answer only in these channels (and DMs)."
     )
@@ -83,7 +86,7 @@ class Settings(BaseSettings):
             return [Path(p.strip()) for p in value.split(",") if p.strip()]
         return value
 
-    @field_validator("guild_ids", "channel_ids", mode="before")
+    @field_validator("guild_ids", "allowed_guild_ids", "channel_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):

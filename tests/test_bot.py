@@ -90,6 +90,7 @@ def _bot_settings(index_dir: Path, corpus: Path, **update: Any) -> Settings:
         "model": "test/hash-embedder",
         "discord_token": None,
         "guild_ids": [],
+        "allowed_guild_ids": [],
         "channel_ids": [],
         "allow_dms": True,
         "cooldown_seconds": 0.0,
@@ -368,6 +369,28 @@ async def test_dms_off_are_not_answered(
         )
         dm_channel = rf"/channels/{fake.dm_channel_id}/.*"
         assert fake.requests_matching("POST", dm_channel, since=since) == []
+        assert fake.requests_matching("POST", r"/webhooks/.*", since=since) == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("allow", ["other_guild", "other_channel"])
+async def test_guild_and_channel_allowlists(
+    fake: FakeDiscord, library: tuple[Settings, Retriever], allow: str
+) -> None:
+    settings, retriever = library
+    other = fake.guild_id + 1 if allow == "other_guild" else fake.channel_id + 1
+    key = "allowed_guild_ids" if allow == "other_guild" else "channel_ids"
+    async with serving(fake, settings.model_copy(update={key: [other]}), retriever):
+        since = len(fake.requests)
+        interaction = fake.interaction_create_slash("ask", {"question": QUESTION_YUKOS})
+        fake.dispatch("INTERACTION_CREATE", interaction)
+        refusal = await fake.wait_for_request_async("POST", _callback_path(interaction))
+        assert refusal.json["data"]["content"] == "I don't answer questions here."
+        assert refusal.json["data"]["flags"] == 64
+        fake.dispatch("MESSAGE_CREATE", fake.message_create(QUESTION_YUKOS, dm=True))
+        await fake.wait_for_request_async(
+            "POST", rf"/channels/{fake.dm_channel_id}/messages", since=since
+        )  # DMs still follow allow_dms
         assert fake.requests_matching("POST", r"/webhooks/.*", since=since) == []
 
 
