@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 2
 DB_NAME = "index.sqlite"
 FAISS_NAME = "vectors.faiss"
+HNSW_EF_SEARCH = 128
 KEEP_GENERATIONS = 2  # the live one and the one before, for readers still opening it
 
 _SCHEMA = """
@@ -97,8 +98,23 @@ def read_manifest(conn: sqlite3.Connection) -> dict[str, Any]:
     return {row[0]: json.loads(row[1]) for row in conn.execute("SELECT key, value FROM manifest")}
 
 
-def check_compatible(manifest: dict[str, Any], model: str, dimension: int | None = None) -> None:
-    """Refuse an index built with another schema, model or vector size."""
+#: Embedding backends whose vectors are interchangeable share a kind. torch and fp32
+#: ONNX agree to cosine 1.0000 (same weights, same arithmetic); int8 weights move vectors
+#: by a mean cosine of 0.992 (min 0.97), and mixing them with fp32 costs retrieval
+#: quality (benchmarks/embedding_backends.py), so an index holds one kind.
+VECTOR_KINDS = {"torch": "fp32", "onnx": "fp32", "onnx-int8": "int8"}
+#: Indexes written before backends were recorded were all embedded with torch.
+LEGACY_BACKEND = "torch"
+
+
+def check_compatible(
+    manifest: dict[str, Any],
+    model: str,
+    dimension: int | None = None,
+    backend: str | None = None,
+) -> None:
+    """Refuse an index built with another schema, model, vector size or kind of vectors
+    (``backend`` None skips that check: an embedder that does not say)."""
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise IndexMismatchError(
             f"The index has schema version {manifest.get('schema_version')}, this articlebot "
@@ -115,6 +131,22 @@ def check_compatible(manifest: dict[str, Any], model: str, dimension: int | None
         raise IndexMismatchError(
             f"The index holds {manifest.get('dimension')}-dimensional vectors but model "
             f"{model!r} makes {dimension}-dimensional ones. Run `articlebot index --rebuild`."
+        )
+    built_backend = manifest.get("backend", LEGACY_BACKEND)
+    if backend is None or built_backend is None or backend == built_backend:
+        return
+    if VECTOR_KINDS.get(backend, backend) != VECTOR_KINDS.get(built_backend, built_backend):
+        same_kind = sorted(
+            b for b, k in VECTOR_KINDS.items() if k == VECTOR_KINDS.get(built_backend)
+        )
+        use = " or ".join(f"ARTICLEBOT_BACKEND={b}" for b in same_kind) or (
+            f"ARTICLEBOT_BACKEND={built_backend}"
+        )
+        raise IndexMismatchError(
+            f"The index was embedded with the {built_backend} backend, whose vectors differ "
+            f"from those of the {backend} backend the settings ask for. Run "
+            f"`articlebot index --rebuild` to re-embed with {backend}, or set {use} "
+            "to use the index as it is."
         )
 
 
@@ -153,7 +185,12 @@ class Snapshot:
         if self._vectors is None:
             import faiss
 
-            self._vectors = faiss.read_index(str(self.dir / FAISS_NAME))
+            index = faiss.read_index(str(self.dir / FAISS_NAME))
+            inner = faiss.downcast_index(index.index)
+            if isinstance(inner, faiss.IndexHNSW):
+                # faiss's default (16) trades too much recall for speed at 1M passages.
+                inner.hnsw.efSearch = HNSW_EF_SEARCH
+            self._vectors = index
         return self._vectors
 
     def size_on_disk(self) -> int:

@@ -193,6 +193,9 @@ def test_ann_index_above_threshold(settings: Settings, embedder: HashEmbedder) -
     run_index(small, embedder)
     snap = check_consistent(small)
     assert snap.manifest["index_type"] == "hnsw"
+    import faiss
+
+    assert faiss.downcast_index(snap.vectors.index).hnsw.efSearch == 128
     (corpus_of(settings) / "b.txt").unlink()
     run_index(small, embedder)
     check_consistent(small)
