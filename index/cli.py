@@ -45,11 +45,11 @@ def build_settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
-    from .embedding import SentenceTransformerEmbedder
+    from .embedding import make_embedder
     from .indexer import run_index
     from .progress import make_progress
 
-    embedder = SentenceTransformerEmbedder.from_settings(settings)
+    embedder = make_embedder(settings)
     progress = make_progress(enabled=not args.json)
     try:
         report = run_index(

@@ -55,6 +55,32 @@ def resolve_model_path(model: str) -> str:
     return model
 
 
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedder ``settings.backend`` names (nothing is loaded until first use).
+
+    ``device=cuda`` always embeds with torch: the onnxruntime package installed is the
+    CPU build. ``device=auto`` with an ONNX backend embeds on the CPU. The ONNX backends
+    never import torch once their export is cached (see ``onnx_backend``).
+    """
+    if effective_backend(settings) == "torch":
+        return SentenceTransformerEmbedder.from_settings(settings)
+    from .onnx_backend import OnnxEmbedder
+
+    return OnnxEmbedder.from_settings(settings)
+
+
+def effective_backend(settings: Settings) -> str:
+    """The backend ``make_embedder`` uses: ``settings.backend``, but torch on CUDA."""
+    return "torch" if settings.device == "cuda" else settings.backend
+
+
+def embedder_backend(embedder: Embedder) -> str | None:
+    """The backend an embedder reports (``torch``, ``onnx``, ``onnx-int8``); None for
+    embedders that don't say (test doubles, custom ones)."""
+    backend = getattr(embedder, "backend", None)
+    return backend if isinstance(backend, str) else None
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded on first use (thread-safe)."""
 
@@ -72,6 +98,10 @@ class SentenceTransformerEmbedder:
     @property
     def name(self) -> str:
         return self._model_name
+
+    @property
+    def backend(self) -> str:
+        return "torch"
 
     @property
     def model(self) -> Any:

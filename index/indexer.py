@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from .chunking import chunk_article
 from .documents import Article, Passage
-from .embedding import Embedder
+from .embedding import Embedder, embedder_backend
 from .errors import ConfigError, UnreadableFileError
 from .readers import iter_article_files, read_file
 from .settings import Settings
@@ -121,7 +121,7 @@ def _run(
     old_roots = [r[0] for r in old.conn.execute("SELECT path FROM roots")] if old else []
     force = False
     if old is not None:
-        check_compatible(old.manifest, embedder.name)
+        check_compatible(old.manifest, embedder.name, backend=embedder_backend(embedder))
         force = old.manifest.get("chunk_tokens") != settings.chunk_tokens
     roots = plan_roots(old_roots, paths, remove, settings.corpus if old is None else [])
     report.roots = roots
@@ -284,6 +284,8 @@ def _apply(
     }
     if pending:
         manifest["token_limit"] = embedder.max_tokens
+        if (backend := embedder_backend(embedder)) is not None:
+            manifest["backend"] = backend  # the kind of vectors (see store.VECTOR_KINDS)
     published = writer.publish({**writer.manifest(), **manifest}, settings.ann_threshold)
     report.generation = writer.generation
     report.passages = int(published["passages"])
@@ -311,7 +313,9 @@ def _embed_and_store(
     if not pending:
         return
     if manifest := writer.manifest():  # empty for a new index
-        check_compatible(manifest, embedder.name, embedder.dimension)
+        check_compatible(
+            manifest, embedder.name, embedder.dimension, backend=embedder_backend(embedder)
+        )
     progress.start("chunking", len(pending))
     chunked: list[list[Passage]] = []
     for article, _file in pending:

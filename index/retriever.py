@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .embedding import Embedder, SentenceTransformerEmbedder
+from .embedding import Embedder, embedder_backend, make_embedder
 from .errors import ConfigError
 from .settings import Settings
 from .store import DB_NAME, Snapshot, check_compatible, connect_readonly, current_generation_dir
@@ -86,7 +86,7 @@ class _Loaded:
 class Retriever:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
-        self.embedder = embedder or SentenceTransformerEmbedder.from_settings(settings)
+        self.embedder = embedder or make_embedder(settings)
         self._lock = threading.Lock()
         self._loaded = self._load()
         _single_threaded_faiss()
@@ -97,13 +97,20 @@ class Retriever:
 
     def warm_up(self) -> None:
         """Load the model and the vectors now rather than on the first question."""
-        check_compatible(self.snapshot.manifest, self.embedder.name, self.embedder.dimension)
+        check_compatible(
+            self.snapshot.manifest,
+            self.embedder.name,
+            self.embedder.dimension,
+            backend=embedder_backend(self.embedder),
+        )
         _ = self.snapshot.vectors
         self.embedder.embed(["warm up"])
 
     def _load(self) -> _Loaded:
         snapshot = Snapshot.open(self.settings.index_dir)
-        check_compatible(snapshot.manifest, self.embedder.name)
+        check_compatible(
+            snapshot.manifest, self.embedder.name, backend=embedder_backend(self.embedder)
+        )
         _ = snapshot.vectors
         return _Loaded(snapshot, snapshot.dir.name)
 

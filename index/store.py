@@ -185,7 +185,7 @@ class Snapshot:
         if self._vectors is None:
             import faiss
 
-            index = faiss.read_index(str(self.dir / FAISS_NAME))
+            index: Any = faiss.read_index(str(self.dir / FAISS_NAME))
             inner = faiss.downcast_index(index.index)
             if isinstance(inner, faiss.IndexHNSW):
                 # faiss's default (16) trades too much recall for speed at 1M passages.

@@ -88,6 +88,7 @@ def _bot_settings(index_dir: Path, corpus: Path, **update: Any) -> Settings:
         # Bag-of-words hash vectors give lower cosines than a sentence model: own threshold.
         "abstain_below": 0.1,
         "model": "test/hash-embedder",
+        "backend": "torch",  # the manifest of a HashEmbedder index records no backend
         "discord_token": None,
         "guild_ids": [],
         "allowed_guild_ids": [],

@@ -1,0 +1,272 @@
+"""Indexing throughput and start-up per embedding backend (torch, onnx, onnx-int8).
+
+    python benchmarks/embedding_backends.py                # all of BBC News (2,225 articles)
+    python benchmarks/embedding_backends.py --limit 300    # a quick run
+
+Measured in one run, on the BBC passages as the indexer cuts them (chunk_tokens 160):
+
+* baseline: plain ``SentenceTransformer(path).encode(batch_size=32)`` on the passages;
+* each backend through our embedder, as ``run_index`` calls it (length-sorted groups):
+  passages/s and mean / min cosine to the baseline's (torch fp32) vectors;
+* the whole ``articlebot index`` command per backend in a subprocess (fresh index, the
+  ONNX export already cached, as on every run after the first) and the ratio of the
+  baseline's encode time to it (target >= 3x); the one-time export is timed apart;
+* a fresh process that opens a Retriever and answers one question: seconds to the first
+  answer (interpreter start included), peak RSS (VmHWM) and whether torch was imported.
+
+Work files go to /tmp/articlebot-bench/backends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.corpus import BBC, WORK
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
+QUESTION = "How much did Time Warner's quarterly profits rise?"
+
+# `articlebot index` with ARTICLEBOT_BACKEND honoured even while index/cli.py still builds
+# its embedder with SentenceTransformerEmbedder.from_settings (remove once it calls
+# make_embedder: then this is exactly `python -m index index ...`).
+_INDEX_COMMAND = """
+import sys
+import index.cli as cli
+import index.embedding as emb
+
+if "make_embedder" not in cli.cmd_index.__code__.co_names:
+    plain = emb.SentenceTransformerEmbedder.from_settings.__func__
+
+    def from_settings(cls, settings):
+        if settings.backend == "torch" or settings.device == "cuda":
+            return plain(cls, settings)
+        from index.onnx_backend import OnnxEmbedder
+
+        return OnnxEmbedder.from_settings(settings)
+
+    emb.SentenceTransformerEmbedder.from_settings = classmethod(from_settings)
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+_FIRST_ANSWER = """
+import json, re, sys, time
+from pathlib import Path
+from index.answers import answer
+from index.retriever import Retriever
+from index.settings import Settings
+
+settings = Settings(_env_file=None, index_dir=Path(sys.argv[1]), backend=sys.argv[2],
+                    device="cpu")
+retriever = Retriever(settings)
+ans = answer(retriever, sys.argv[3])
+first = time.time() - float(sys.argv[4])  # since the parent started this process
+t = time.perf_counter()
+for _ in range(20):
+    answer(retriever, sys.argv[3])
+print(json.dumps({
+    "first_answer_s": first,
+    "warm_answer_ms": (time.perf_counter() - t) / 20 * 1000,
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork+exec.
+    "maxrss_mb": int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read())[1]) / 1024,
+    "torch": "torch" in sys.modules,
+    "quotes": len(ans.quotes),
+}))
+"""
+
+
+def load_passages(files: list[Path], count_tokens: Any, max_tokens: int) -> list[str]:
+    from index.chunking import chunk_article
+    from index.readers import read_file
+
+    texts: list[str] = []
+    for path in files:
+        for article in read_file(path, 2**26).articles:
+            texts += [p.text for p in chunk_article(article, count_tokens, 160, max_tokens)]
+    return texts
+
+
+def corpus_files(limit: int | None) -> list[Path]:
+    from index.readers import iter_article_files
+
+    files = sorted(p for p, supported in iter_article_files(BBC) if supported)
+    files = [p for p in files if p.name != "README.TXT" and p.parent != BBC]
+    return files[:limit] if limit else files
+
+
+def make_corpus(files: list[Path], out: Path) -> Path:
+    """A folder of links to ``files`` (keeping BBC's topic folders) for the command."""
+    shutil.rmtree(out, ignore_errors=True)
+    for path in files:
+        link = out / path.relative_to(BBC)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(path)
+    return out
+
+
+def indexer_embed(embedder: Any, texts: list[str]) -> Any:
+    """Embed as ``run_index`` does (its own function, so the same grouping and sorting)."""
+    from index.indexer import IndexReport, NoProgress, _embed_new
+
+    return _embed_new(embedder, texts, {}, NoProgress(), IndexReport())
+
+
+def now() -> list[str]:
+    return [repr(time.time())]
+
+
+def run_json(args: list[str], env: dict[str, str]) -> tuple[float, dict[str, Any]]:
+    started = time.perf_counter()
+    out = subprocess.run(args, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if out.returncode != 0:
+        raise SystemExit(f"{args[:4]} failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    return elapsed, (json.loads(lines[-1]) if lines else {})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--limit", type=int, help="only the first N articles (sorted paths)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
+    parser.add_argument("--skip-command", action="store_true", help="no subprocess runs")
+    parser.add_argument("--work", type=Path, default=WORK / "backends")
+    args = parser.parse_args()
+
+    import numpy as np
+
+    from index.embedding import SentenceTransformerEmbedder, resolve_model_path
+    from index.onnx_backend import OnnxEmbedder
+
+    work: Path = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    cache = work / "models"
+    print(f"load average at start: {os.getloadavg()}; cores: {os.cpu_count()}", flush=True)
+
+    # One-time ONNX exports (timed apart; every later run finds them in the cache).
+    export_s: dict[str, float] = {}
+    embedders: dict[str, Any] = {}
+    for backend in args.backends:
+        if backend == "torch":
+            embedders[backend] = SentenceTransformerEmbedder(
+                device="cpu", batch_size=args.batch_size
+            )
+            continue
+        embedder = OnnxEmbedder(
+            cache_root=cache, quantized=backend == "onnx-int8", batch_size=args.batch_size
+        )
+        fresh = not any(cache.glob(f"*-{backend}-*/model.onnx"))
+        t = time.perf_counter()
+        _ = embedder.model_path
+        if fresh:
+            export_s[backend] = time.perf_counter() - t
+        embedders[backend] = embedder
+
+    files = corpus_files(args.limit)
+    counter = OnnxEmbedder(cache_root=cache)
+    t = time.perf_counter()
+    texts = load_passages(files, counter.count_tokens, counter.max_tokens)
+    chunk_s = time.perf_counter() - t
+    print(f"{len(files)} articles -> {len(texts)} passages (read + chunk {chunk_s:.1f} s)")
+
+    # Baseline: plain sentence-transformers, as a user of the library would call it.
+    from sentence_transformers import SentenceTransformer
+
+    plain = SentenceTransformer(resolve_model_path(""), device="cpu")
+    plain.encode(texts[:32], batch_size=32)
+    t = time.perf_counter()
+    reference = plain.encode(texts, batch_size=32, normalize_embeddings=True)
+    baseline_s = time.perf_counter() - t
+    rows = [("SentenceTransformer.encode(batch_size=32) (baseline)", baseline_s, 1.0, 1.0)]
+    for backend, embedder in embedders.items():
+        indexer_embed(embedder, texts[:64])  # load + warm up (not timed)
+        t = time.perf_counter()
+        vectors = indexer_embed(embedder, texts)
+        seconds = time.perf_counter() - t
+        cos = (np.asarray(vectors) * reference).sum(axis=1)
+        rows.append((f"{backend} (our embedder, as run_index)", seconds, cos.mean(), cos.min()))
+        print(f"  {backend}: {len(texts) / seconds:.1f} passages/s", flush=True)
+
+    print(f"\n### Embedding {len(texts):,} passages ({len(files)} articles)\n")
+    print("| embedder | seconds | passages/s | vs baseline | cosine to torch mean / min |")
+    print("|---|---|---|---|---|")
+    for label, seconds, mean, low in rows:
+        print(
+            f"| {label} | {seconds:.1f} | {len(texts) / seconds:.1f} | "
+            f"{baseline_s / seconds:.2f}x | {mean:.4f} / {low:.4f} |"
+        )
+    if export_s:
+        print(
+            "\nOne-time export (torch + sentence-transformers load, export, check): "
+            + ", ".join(f"{b} {s:.1f} s" for b, s in export_s.items())
+        )
+    if args.skip_command:
+        return
+
+    corpus = make_corpus(files, work / "corpus")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARTICLEBOT_")}
+    env["ARTICLEBOT_DEVICE"] = "cpu"
+    env["ARTICLEBOT_BATCH_SIZE"] = str(args.batch_size)
+    command_rows = []
+    for backend in args.backends:
+        index_dir = work / f"index-{backend}"
+        shutil.rmtree(index_dir, ignore_errors=True)
+        index_dir.mkdir(parents=True)
+        if backend != "torch":  # the export made above, as a previous run leaves it
+            (index_dir / "models").symlink_to(cache.resolve())
+        paths = [str(index_dir), str(corpus)]
+        seconds, report = run_json(
+            [sys.executable, "-c", _INDEX_COMMAND, "index", "--json", "--index-dir", *paths],
+            {**env, "ARTICLEBOT_BACKEND": backend},
+        )
+        manifest = _manifest(index_dir)
+        if manifest.get("backend", "torch") != backend:
+            raise SystemExit(f"the index command embedded with {manifest.get('backend')}")
+        _, first = run_json(
+            [sys.executable, "-c", _FIRST_ANSWER, str(index_dir), backend, QUESTION, *now()],
+            env,
+        )
+        command_rows.append((backend, seconds, report, first))
+        print(f"  articlebot index ({backend}): {seconds:.1f} s", flush=True)
+
+    print(f"\n### Whole `articlebot index` command ({len(files)} articles, fresh index)\n")
+    print("| backend | seconds | passages | baseline encode / command | target |")
+    print("|---|---|---|---|---|")
+    for backend, seconds, report, _ in command_rows:
+        print(
+            f"| {backend} | {seconds:.1f} | {report.get('passages')} | "
+            f"{baseline_s / seconds:.2f}x | >= 3x |"
+        )
+    print("\n### A fresh process: open the index, answer one question\n")
+    print("| backend | seconds to first answer | warm answer ms | peak RSS MB | torch imported |")
+    print("|---|---|---|---|---|")
+    for backend, _, _, first in command_rows:
+        print(
+            f"| {backend} | {first['first_answer_s']:.2f} | {first['warm_answer_ms']:.1f} | "
+            f"{first['maxrss_mb']:.0f} | {'yes' if first['torch'] else 'no'} |"
+        )
+    print(f"\nload average at end: {os.getloadavg()}")
+
+
+def _manifest(index_dir: Path) -> dict[str, Any]:
+    from index.store import Snapshot
+
+    snapshot = Snapshot.open(index_dir)
+    try:
+        return dict(snapshot.manifest)
+    finally:
+        snapshot.close()
+
+
+if __name__ == "__main__":
+    main()
