@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .settings import DEFAULT_MODEL, Settings
+from .store import fsync_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -458,14 +459,14 @@ def export_cached(
             )
         )
         for item in work.iterdir():
-            _fsync_file(item)
+            fsync_path(item)
         try:
             os.rename(work, target)
         except OSError:
             if not (target / ONNX_NAME).is_file():
                 raise
             shutil.rmtree(work, ignore_errors=True)  # another process won the race
-        _fsync_file(cache_root)
+        fsync_path(cache_root)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -591,11 +592,3 @@ def _remove_stale_tmp(cache_root: Path) -> None:
         with contextlib.suppress(OSError):
             if now - path.stat().st_mtime > _STALE_TMP_SECONDS:
                 shutil.rmtree(path, ignore_errors=True)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

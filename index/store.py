@@ -348,9 +348,9 @@ class GenerationWriter:
 
         faiss.write_index(vectors, str(self.work_dir / FAISS_NAME))
         for name in (DB_NAME, FAISS_NAME):
-            _fsync(self.work_dir / name)
+            fsync_path(self.work_dir / name)
         os.rename(self.work_dir, self.final_dir)
-        _fsync(self.index_dir)
+        fsync_path(self.index_dir)
         _atomic_write(self.index_dir / "CURRENT", self.final_dir.name + "\n")
         _remove_old_generations(self.index_dir, keep=self.final_dir.name)
         return manifest
@@ -433,7 +433,7 @@ def _remove_old_generations(index_dir: Path, keep: str) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -448,4 +448,4 @@ def _atomic_write(path: Path, content: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
-    _fsync(path.parent)
+    fsync_path(path.parent)
