@@ -64,7 +64,7 @@ class IndexReport:
     failed: list[FileFailure] = field(default_factory=list)
     skipped: int = 0  # unsupported file types
     passages: int = 0  # in the index after the run
-    embedded: int = 0  # passages embedded by this run
+    embedded: int = 0  # distinct passage texts embedded by this run
     seconds: float = 0.0
     generation: int | None = None
     roots: list[str] = field(default_factory=list)
@@ -342,21 +342,24 @@ def _embed_new(
     report: IndexReport,
 ) -> np.ndarray:
     """Vectors for ``texts``: reused where the same text was embedded before, else embedded
-    in length-sorted groups (similar lengths batch with little padding: ~2x faster)."""
+    once per distinct text (news archives repeat stories: 7% of BBC's passages are
+    duplicates) in length-sorted groups (similar lengths batch with little padding)."""
     import numpy as np
 
     out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
-    todo = []
+    rows_of: dict[str, list[int]] = {}
     for i, text in enumerate(texts):
         if text in reusable:
             out[i] = np.frombuffer(reusable[text], dtype=np.float32)
         else:
-            todo.append(i)
-    todo.sort(key=lambda i: len(texts[i]), reverse=True)
+            rows_of.setdefault(text, []).append(i)
+    todo = sorted(rows_of, key=len, reverse=True)
     progress.start("embedding", len(todo))
     for g in range(0, len(todo), EMBED_GROUP):
         group = todo[g : g + EMBED_GROUP]
-        out[group] = embedder.embed([texts[i] for i in group])
+        vectors = embedder.embed(group)
+        for text, vector in zip(group, vectors, strict=True):
+            out[rows_of[text]] = vector
         progress.advance(len(group))
     report.embedded += len(todo)
     return out

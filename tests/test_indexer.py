@@ -53,6 +53,27 @@ def test_first_run_indexes_everything(settings: Settings, embedder: HashEmbedder
     assert snap.manifest["articles"] == 2 and snap.generation == 1
 
 
+def test_repeated_text_is_embedded_once(settings: Settings, embedder: HashEmbedder) -> None:
+    write(corpus_of(settings) / "a.txt", ARTICLE_A)
+    write(corpus_of(settings) / "wire" / "a-again.txt", ARTICLE_A)  # a republished story
+    write(corpus_of(settings) / "b.txt", ARTICLE_B)
+    report = run_index(settings, embedder)
+    assert report.added == 3
+    assert len(embedder.embedded) == len(set(embedder.embedded)) == report.embedded
+    assert report.passages > report.embedded
+    snap = check_consistent(settings)
+    rows = snap.conn.execute("SELECT id, text FROM passages ORDER BY id").fetchall()
+    by_text: dict[str, list[int]] = {}
+    for pid, text in rows:
+        by_text.setdefault(text, []).append(int(pid))
+    twins = [ids for ids in by_text.values() if len(ids) == 2]
+    assert twins and len(twins) == report.passages - report.embedded
+    for first, second in twins:
+        np.testing.assert_array_equal(
+            snap.vectors.reconstruct(first), snap.vectors.reconstruct(second)
+        )
+
+
 def test_unchanged_rerun_embeds_nothing_and_keeps_generation(
     settings: Settings, embedder: HashEmbedder
 ) -> None:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from index.embedding import (
     SentenceTransformerEmbedder,
@@ -24,7 +26,7 @@ from index.embedding import (
 )
 from index.errors import ConfigError, IndexMismatchError
 from index.indexer import run_index
-from index.onnx_backend import ONNX_NAME, OnnxEmbedder
+from index.onnx_backend import ONNX_NAME, OnnxEmbedder, batches
 from index.retriever import Retriever
 from index.settings import Settings
 from index.store import SCHEMA_VERSION, Snapshot, check_compatible
@@ -144,6 +146,29 @@ def test_unsupported_model_pipeline_is_a_config_error(tmp_path: Path) -> None:
         _ = OnnxEmbedder(str(model), cache_root=tmp_path / "cache").dimension
 
 
+@given(
+    lengths=st.lists(st.integers(1, 300), max_size=60),
+    max_rows=st.integers(1, 40),
+    max_tokens=st.integers(1, 2048),
+)
+def test_batches_cover_every_text_within_the_budget(
+    lengths: list[int], max_rows: int, max_tokens: int
+) -> None:
+    got = batches(lengths, max_rows, max_tokens)
+    assert sorted(i for batch in got for i in batch) == list(range(len(lengths)))
+    flat = [lengths[i] for batch in got for i in batch]
+    assert flat == sorted(lengths, reverse=True)  # longest first: little padding
+    for batch in got:
+        assert 1 <= len(batch) <= max_rows
+        padded = len(batch) * max(lengths[i] for i in batch)
+        assert padded <= max_tokens or len(batch) == 1
+
+
+def test_short_texts_batch_wider_than_long_ones() -> None:
+    got = batches([250] * 4 + [20] * 64, 32, 1024)
+    assert [len(b) for b in got] == [4, 32, 32]
+
+
 # --- slow: the real model, exported once per session ---------------------------------------
 @pytest.fixture(scope="session")
 def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -201,6 +226,30 @@ def test_tokens_and_window_match_torch(onnx_cache: Path) -> None:
     assert embedder.count_tokens(TEXTS) == torch_embedder.count_tokens(TEXTS)
     assert (embedder.max_tokens, embedder.dimension) == (torch_embedder.max_tokens, 384)
     assert embedder.count_tokens([]) == []
+
+
+@pytest.mark.slow
+def test_export_is_fused_and_says_so(onnx_cache: Path) -> None:
+    import onnx
+
+    for quantized in (False, True):
+        path = OnnxEmbedder(cache_root=onnx_cache, quantized=quantized).model_path
+        assert json.loads((path.parent / "export.json").read_text())["fused"] is True
+        ops = {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}
+        q = "Q" if quantized else ""  # int8: quantised embedding table and attention
+        assert {f"{q}EmbedLayerNormalization", f"{q}Attention", "SkipLayerNormalization"} <= ops
+
+
+@pytest.mark.slow
+def test_model_the_fusions_miss_is_exported_unfused(
+    tmp_path: Path, torch_vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import index.onnx_backend as backend
+
+    monkeypatch.setattr(backend, "fuse", lambda source, target, files: False)
+    embedder = OnnxEmbedder(cache_root=tmp_path, quantized=False)
+    assert json.loads((embedder.model_path.parent / "export.json").read_text())["fused"] is False
+    assert cosines(embedder.embed(TEXTS), torch_vectors).min() >= 0.9999
 
 
 @pytest.mark.slow
