@@ -2,7 +2,12 @@
 100k / 1M passages (synthetic texts and vectors), with ANN recall@10 against exact search.
 
     python benchmarks/latency.py                 # real corpus (index built by quality.py)
-    python benchmarks/latency.py --synthetic 100000 1000000
+    python benchmarks/latency.py --backend onnx --synthetic 100000 1000000
+
+``--backend`` picks the embedding backend for the questions (default: the configured
+one); the real corpus is the index quality.py built with it. A synthetic index records
+the backend it was built for; ones built before manifests recorded a backend count as
+torch, which the fp32 ``onnx`` backend (same vectors) may query and ``onnx-int8`` may not.
 
 Synthetic indexes are written with the project's own store (GenerationWriter), so the
 index type is chosen by size exactly as `articlebot index` would (HNSW above
@@ -31,7 +36,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def build_synthetic(index_dir: Path, n: int, dim: int, ann_threshold: int) -> float:
+def build_synthetic(index_dir: Path, n: int, dim: int, ann_threshold: int, backend: str) -> float:
     """Write an index of ``n`` synthetic passages; returns build seconds."""
     from index.documents import Article, Passage
     from index.store import GenerationWriter, index_exists
@@ -63,6 +68,7 @@ def build_synthetic(index_dir: Path, n: int, dim: int, ann_threshold: int) -> fl
         "normalized": True,
         "metric": "inner_product",
         "chunk_tokens": 160,
+        "backend": backend,
     }
     writer.publish(manifest, ann_threshold)
     return time.perf_counter() - started
@@ -88,12 +94,14 @@ def ann_recall(retriever: object, dim: int, queries: int = 200) -> float | None:
     return hits / (queries * 10)
 
 
-def measure(index_dir: Path, label: str, questions: list[str]) -> dict[str, object]:
+def measure(index_dir: Path, label: str, questions: list[str], backend: str) -> dict[str, object]:
     from index.answers import answer
     from index.retriever import Retriever
     from index.settings import Settings
 
-    settings = Settings(_env_file=None, index_dir=index_dir)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, index_dir=index_dir, backend=backend, device="cpu"
+    )
     t0 = time.perf_counter()
     retriever = Retriever(settings)
     retriever.warm_up()
@@ -125,15 +133,20 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, nargs="*", default=[])
     parser.add_argument("--questions", type=int, default=300)
     parser.add_argument("--skip-real", action="store_true")
+    parser.add_argument("--backend", choices=("torch", "onnx", "onnx-int8"))
     args = parser.parse_args()
+    from index.settings import Settings
+
+    backend = args.backend or Settings(_env_file=None).backend  # type: ignore[call-arg]
+    print(f"backend: {backend}")
     questions = [str(q["question"]) for q in squad_questions()][: args.questions]
     rows = []
     if not args.skip_real:
-        rows.append(measure(WORK / "index", "BBC + SQuAD", questions))
+        rows.append(measure(WORK / "quality" / backend, "BBC + SQuAD", questions, backend))
     for n in args.synthetic:
         index_dir = WORK / f"synthetic-{n}"
-        build_s = build_synthetic(index_dir, n, 384, ann_threshold=200_000)
-        row = measure(index_dir, f"synthetic {n:,}", questions)
+        build_s = build_synthetic(index_dir, n, 384, 200_000, backend)
+        row = measure(index_dir, f"synthetic {n:,}", questions, backend)
         row["build_s"] = build_s
         rows.append(row)
     print(

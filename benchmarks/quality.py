@@ -1,6 +1,9 @@
 """Answer quality on BBC News + SQuAD 2.0: quotes, passage recall, baselines, abstention.
 
-    python benchmarks/quality.py            # indexes into /tmp/articlebot-bench first
+    python benchmarks/quality.py                        # the configured backend
+    python benchmarks/quality.py --backends torch onnx-int8   # compared, in points
+
+Each backend gets its own index of the corpus under /tmp/articlebot-bench/quality.
 
 Reports, measured in one run: answer-in-first-quote and answer-in-any-quote rates,
 passage recall@1/3/10 and MRR for hybrid retrieval, the same recall@1 for BM25-only
@@ -17,6 +20,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -90,26 +94,74 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
+BACKENDS = ("torch", "onnx", "onnx-int8")
+METRICS = (  # (key, label): the rows compared across backends, in points
+    ("first", "answer in first quote"),
+    ("any", "answer in any quote"),
+    ("answered", "answered (not abstained)"),
+    ("recall@1", "hybrid passage recall@1"),
+    ("recall@3", "hybrid passage recall@3"),
+    ("mrr", "hybrid MRR@10"),
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--index-dir", type=Path, default=WORK / "index")
-    parser.add_argument("--skip-index", action="store_true")
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        choices=BACKENDS,
+        help="embedding backends to index and evaluate, compared with the first "
+        "(default: the configured backend)",
+    )
+    parser.add_argument(
+        "--index-root", type=Path, default=WORK / "quality", help="one index per backend here"
+    )
+    parser.add_argument("--skip-index", action="store_true", help="use the existing indexes")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
 
-    from index.answers import answer
-    from index.embedding import SentenceTransformerEmbedder
+    from index.settings import Settings
+
+    backends = args.backends or [Settings(_env_file=None).backend]  # type: ignore[call-arg]
+    results = {}
+    for backend in backends:
+        print(f"\n## Backend: {backend}")
+        results[backend] = evaluate_backend(backend, args.index_root / backend, args.skip_index)
+    if len(backends) > 1:
+        compare(results, backends)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+def evaluate_backend(backend: str, index_dir: Path, skip_index: bool) -> dict:
+    """Index BBC + SQuAD with ``backend`` (unless skipped) and print its quality tables."""
+    from index.embedding import make_embedder
     from index.indexer import run_index
     from index.retriever import Retriever
     from index.settings import Settings
 
-    settings = Settings(_env_file=None, index_dir=args.index_dir)  # type: ignore[call-arg]
-    embedder = SentenceTransformerEmbedder.from_settings(settings)
-    if not args.skip_index:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, index_dir=index_dir, backend=backend, device="cpu"
+    )
+    embedder = make_embedder(settings)
+    if not skip_index:
         report = run_index(settings, embedder, corpus_roots())
         print("index:", report.summary())
     retriever = Retriever(settings, embedder)
     retriever.warm_up()
+    rows = answer_rows(retriever)
+    metrics = summarise(rows, retriever.passage_count())
+    metrics.update(abstention(retriever, settings.abstain_below))
+    metrics.update(latency(retriever))
+    metrics["rows"] = rows
+    return metrics
+
+
+def answer_rows(retriever: Any) -> list[dict]:
+    """Per answerable SQuAD question: quotes, hybrid rank, dense and bm25s hits at 1."""
+    from index.answers import answer
+
     conn = retriever._current().conn()
     passages = {
         r[0]: (r[1], r[2])
@@ -118,13 +170,9 @@ def main() -> None:
         )
     }
 
-    questions = squad_questions()
-    answerable = [q for q in questions if not q["impossible"]]
-    impossible = [q for q in questions if q["impossible"]]
-
     def relevant(q: dict, pid: int) -> bool:
         title, text = passages[pid]
-        return title == q["title"] and contains(text, q["answers"])  # type: ignore[arg-type]
+        return title == q["title"] and contains(text, q["answers"])
 
     # BM25-only baseline: bm25s over exactly the same passages.
     import bm25s
@@ -135,16 +183,12 @@ def main() -> None:
         bm25s.tokenize([passages[i][1] for i in ids], stopwords="en", show_progress=False),
         show_progress=False,
     )
-
     rows = []
-    latencies = []
-    for q in answerable:
-        t = time.perf_counter()
-        ans = answer(retriever, q["question"])  # type: ignore[arg-type]
-        latencies.append((time.perf_counter() - t) * 1000)
-        hits = retriever.search(q["question"], 10)  # type: ignore[arg-type]
+    for q in (q for q in squad_questions() if not q["impossible"]):
+        ans = answer(retriever, q["question"])
+        hits = retriever.search(q["question"], 10)
         ranks = [i for i, h in enumerate(hits) if relevant(q, h.passage_id)]
-        dense_ids = retriever.dense_only(q["question"], 1)  # type: ignore[arg-type]
+        dense_ids = retriever.dense_only(q["question"], 1)
         res, _ = bm25.retrieve(
             bm25s.tokenize([q["question"]], stopwords="en", show_progress=False),
             k=1,
@@ -155,34 +199,51 @@ def main() -> None:
                 "question": q["question"],
                 "answers": q["answers"],
                 "abstained": ans.abstained,
-                "first": bool(ans.quotes) and contains(ans.quotes[0].text, q["answers"]),  # type: ignore[arg-type]
-                "any": any(contains(x.text, q["answers"]) for x in ans.quotes),  # type: ignore[arg-type]
+                "first": bool(ans.quotes) and contains(ans.quotes[0].text, q["answers"]),
+                "any": any(contains(x.text, q["answers"]) for x in ans.quotes),
                 "rank": ranks[0] + 1 if ranks else None,
                 "dense@1": bool(dense_ids) and relevant(q, dense_ids[0]),
                 "bm25@1": relevant(q, ids[int(res[0][0])]),
-                "best_dense": max((h.dense or 0.0) for h in hits) if hits else 0.0,
                 "quotes": [x.text for x in ans.quotes],
             }
         )
+    return rows
+
+
+def summarise(rows: list[dict], passage_count: int) -> dict:
     n = len(rows)
 
     def rate(key: str) -> float:
         return sum(bool(r[key]) for r in rows) / n
 
     recall = {k: sum(1 for r in rows if r["rank"] and r["rank"] <= k) / n for k in (1, 3, 10)}
-    mrr = sum(1 / r["rank"] for r in rows if r["rank"]) / n
-    print(f"\nAnswerable SQuAD questions: {n}  (corpus: {retriever.passage_count()} passages)")
+    m = {
+        "first": rate("first"),
+        "any": rate("any"),
+        "answered": 1 - rate("abstained"),
+        **{f"recall@{k}": v for k, v in recall.items()},
+        "mrr": sum(1 / r["rank"] for r in rows if r["rank"]) / n,
+        "bm25@1": rate("bm25@1"),
+        "dense@1": rate("dense@1"),
+    }
+    print(f"\nAnswerable SQuAD questions: {n}  (corpus: {passage_count} passages)")
     print("| metric | value | target |\n|---|---|---|")
-    print(f"| answer in first quote | {rate('first'):.3f} | >= 0.85 |")
-    print(f"| answer in any quote | {rate('any'):.3f} | >= 0.95 |")
-    print(f"| answered (not abstained) | {1 - rate('abstained'):.3f} | >= 0.95 |")
+    print(f"| answer in first quote | {m['first']:.3f} | >= 0.85 |")
+    print(f"| answer in any quote | {m['any']:.3f} | >= 0.95 |")
+    print(f"| answered (not abstained) | {m['answered']:.3f} | >= 0.95 |")
     print(
-        f"| hybrid passage recall@1 / @3 / @10 | {recall[1]:.3f} / {recall[3]:.3f} / {recall[10]:.3f} | |"
+        f"| hybrid passage recall@1 / @3 / @10 | {recall[1]:.3f} / {recall[3]:.3f} / "
+        f"{recall[10]:.3f} | |"
     )
-    print(f"| hybrid MRR@10 | {mrr:.3f} | |")
-    print(f"| BM25-only (bm25s) recall@1 | {rate('bm25@1'):.3f} | < hybrid |")
-    print(f"| dense-only (FAISS flat) recall@1 | {rate('dense@1'):.3f} | < hybrid |")
+    print(f"| hybrid MRR@10 | {m['mrr']:.3f} | |")
+    print(f"| BM25-only (bm25s) recall@1 | {m['bm25@1']:.3f} | < hybrid |")
+    print(f"| dense-only (FAISS flat) recall@1 | {m['dense@1']:.3f} | < hybrid |")
+    return m
 
+
+def abstention(retriever: Any, used: float) -> dict:
+    """Evidence scores of answerable, off-topic and SQuAD-unanswerable questions, and the
+    threshold sweep."""
     from index.answers import COVERAGE_WEIGHT, evidence, rank_sentences
     from index.answers import _term_weights as term_weights
 
@@ -193,10 +254,10 @@ def main() -> None:
             hits, rank_sentences(hits, texts, term_weights(retriever, question, question))
         )
 
-    ans_scores = [evidence_of(str(q["question"])) for q in answerable]
+    questions = squad_questions()
+    ans = [evidence_of(str(q["question"])) for q in questions if not q["impossible"]]
     off = [evidence_of(q) for q in OFF_TOPIC]
-    imp = [evidence_of(str(q["question"])) for q in impossible]
-    used = settings.abstain_below
+    imp = [evidence_of(str(q["question"])) for q in questions if q["impossible"]]
     print(
         f"\nAbstention: evidence = best passage cosine + {COVERAGE_WEIGHT} x best sentence "
         f"coverage of the question's IDF mass; abstain below {used}"
@@ -206,25 +267,49 @@ def main() -> None:
     )
     print("|---|---|---|---|")
     for th in sorted({0.40, 0.45, 0.50, used, 0.55, 0.60, 0.65}):
-        a = sum(s >= th for s in ans_scores) / len(ans_scores)
+        a = sum(s >= th for s in ans) / len(ans)
         o = sum(s < th for s in off) / len(off)
         u = sum(s < th for s in imp) / len(imp)
         mark = " (used)" if abs(th - used) < 1e-9 else ""
         print(f"| {th:.2f}{mark} | {a:.3f} | {o:.3f} | {u:.3f} |")
+    return {
+        "off_topic_abstained": sum(s < used for s in off) / len(off),
+        "evidence": {"answerable": ans, "off_topic": off, "impossible": imp},
+    }
+
+
+def latency(retriever: Any) -> dict:
+    from index.answers import answer
 
     for _ in range(20):
         answer(retriever, "warm up question about the economy")
     lat = []
-    for q in answerable[:200]:
+    for q in [q for q in squad_questions() if not q["impossible"]][:200]:
         t = time.perf_counter()
-        answer(retriever, q["question"])  # type: ignore[arg-type]
+        answer(retriever, q["question"])
         lat.append((time.perf_counter() - t) * 1000)
+    p50, p95 = statistics.median(lat), pct(lat, 0.95)
     print(
-        f"\nask latency after warm-up ({len(lat)} questions): p50 {statistics.median(lat):.1f} ms, "
-        f"p95 {pct(lat, 0.95):.1f} ms, p99 {pct(lat, 0.99):.1f} ms"
+        f"\nask latency after warm-up ({len(lat)} questions): p50 {p50:.1f} ms, "
+        f"p95 {p95:.1f} ms, p99 {pct(lat, 0.99):.1f} ms"
     )
-    if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "off": off, "impossible": imp}, indent=1))
+    return {"p50_ms": p50, "p95_ms": p95}
+
+
+def compare(results: dict[str, dict], backends: list[str]) -> None:
+    """Each backend against the first, in points (target: within 0.5)."""
+    base = backends[0]
+    print(f"\n## Compared with {base} (points; target: within 0.5)\n")
+    print("| metric | " + " | ".join(backends) + " |")
+    print("|---|" + "---|" * len(backends))
+    for key, label in (*METRICS, ("off_topic_abstained", "off-topic abstained")):
+        cells = [f"{results[base][key]:.3f}"]
+        for other in backends[1:]:
+            delta = (results[other][key] - results[base][key]) * 100
+            cells.append(f"{results[other][key]:.3f} ({delta:+.1f})")
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    cells = [f"{results[b]['p50_ms']:.1f} / {results[b]['p95_ms']:.1f}" for b in backends]
+    print("| ask p50 / p95 ms | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

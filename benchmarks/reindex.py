@@ -1,5 +1,5 @@
 """Re-index cost: the whole `articlebot index` command on an unchanged corpus, and after
-one article changed (BBC + SQuAD benchmark index built by quality.py).
+one article changed (the BBC + SQuAD index quality.py built with the configured backend).
 
     python benchmarks/reindex.py
 
@@ -29,8 +29,12 @@ def timed(args: list[str], env: dict[str, str]) -> tuple[float, dict[str, object
 
 
 def main() -> None:
-    index_dir = WORK / "index"
-    env = {**os.environ, "ARTICLEBOT_INDEX_DIR": str(index_dir)}
+    from index.settings import Settings
+
+    backend = Settings(_env_file=None).backend  # type: ignore[call-arg]
+    index_dir = WORK / "quality" / backend
+    env = {**os.environ, "ARTICLEBOT_INDEX_DIR": str(index_dir), "ARTICLEBOT_BACKEND": backend}
+    print(f"backend: {backend}")
     roots = [str(p) for p in corpus_roots()]
     cmd = [sys.executable, "-m", "index", "index", "--json"]
     timed([*cmd, *roots], env)  # make sure the index is complete and in sync
