@@ -152,7 +152,7 @@ def evaluate_backend(backend: str, index_dir: Path, skip_index: bool) -> dict:
     retriever.warm_up()
     rows = answer_rows(retriever)
     metrics = summarise(rows, retriever.passage_count())
-    metrics.update(abstention(retriever, settings.abstain_below))
+    metrics.update(abstention(retriever, settings.abstain_threshold))
     metrics.update(latency(retriever))
     metrics["rows"] = rows
     return metrics

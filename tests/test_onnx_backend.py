@@ -195,7 +195,7 @@ def test_export_is_cached_and_reused(onnx_cache: Path) -> None:
         paths.append(first)
     assert paths[0].parent.name.startswith("sentence-transformers_all-MiniLM-L6-v2-onnx-")
     assert "-onnx-int8-" in paths[1].parent.name
-    assert paths[1].stat().st_size < paths[0].stat().st_size / 3
+    assert paths[1].stat().st_size < paths[0].stat().st_size * 0.7  # fp32 embedding table
     assert not [p for p in onnx_cache.iterdir() if ".tmp-" in p.name]
 
 
@@ -236,8 +236,8 @@ def test_export_is_fused_and_says_so(onnx_cache: Path) -> None:
         path = OnnxEmbedder(cache_root=onnx_cache, quantized=quantized).model_path
         assert json.loads((path.parent / "export.json").read_text())["fused"] is True
         ops = {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}
-        q = "Q" if quantized else ""  # int8: quantised embedding table and attention
-        assert {f"{q}EmbedLayerNormalization", f"{q}Attention", "SkipLayerNormalization"} <= ops
+        attention = "QAttention" if quantized else "Attention"  # the embedding table stays fp32
+        assert {"EmbedLayerNormalization", attention, "SkipLayerNormalization"} <= ops
 
 
 @pytest.mark.slow

@@ -37,3 +37,17 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert (s.batch_size, s.chunk_tokens, s.corpus) == (8, 99, [Path("a"), Path("b")])
     monkeypatch.setenv("ARTICLEBOT_DISCORD_TOKEN", "secret-token")
     assert "secret-token" not in repr(Settings())
+
+
+def test_abstention_threshold_defaults_per_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    def threshold(**values: object) -> float:
+        return Settings(_env_file=None, **values).abstain_threshold  # type: ignore[call-arg]
+
+    assert threshold(backend="torch") == threshold(backend="onnx") == 0.52
+    assert threshold(backend="onnx-int8") == 0.54
+    assert threshold(backend="onnx-int8", device="cuda") == 0.52  # cuda embeds with torch
+    assert threshold(backend="onnx-int8", abstain_below=0.3) == 0.3
+    monkeypatch.setenv("ARTICLEBOT_ABSTAIN_BELOW", "")
+    assert Settings(_env_file=None).abstain_below is None  # type: ignore[call-arg]
+    monkeypatch.setenv("ARTICLEBOT_ABSTAIN_BELOW", "0.6")
+    assert Settings(_env_file=None).abstain_threshold == 0.6  # type: ignore[call-arg]
