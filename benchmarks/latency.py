@@ -1,5 +1,5 @@
 """Query latency of `ask` (retrieve + quote selection) at the benchmark corpus size and at
-100k / 1M passages (synthetic texts and vectors), with ANN recall@10 against exact search.
+100k / 1M passages (synthetic texts and vectors), with ANN recall against exact search.
 
     python benchmarks/latency.py                 # real corpus (index built by quality.py)
     python benchmarks/latency.py --backend onnx --synthetic 100000 1000000
@@ -74,8 +74,12 @@ def build_synthetic(index_dir: Path, n: int, dim: int, ann_threshold: int, backe
     return time.perf_counter() - started
 
 
-def ann_recall(retriever: object, dim: int, queries: int = 200) -> float | None:
-    """recall@10 of the live vector index against exact inner-product search."""
+def ann_recall(retriever: object, dim: int, queries: int = 200) -> tuple[float, float] | None:
+    """For queries planted next to stored vectors (noise of norm 0.5: cosine ~0.9 to their
+    seed): (how often the live index returns the seed first, recall@10 against exact
+    inner-product search). Random unit vectors are near-equidistant, so beyond the seed
+    the exact top 10 are near-ties; recall@10 is a worst case, not what clustered real
+    embeddings see."""
     import faiss
 
     index = retriever.snapshot.vectors  # type: ignore[attr-defined]
@@ -83,15 +87,17 @@ def ann_recall(retriever: object, dim: int, queries: int = 200) -> float | None:
     if not isinstance(inner, faiss.IndexHNSW):
         return None
     ids = faiss.vector_to_array(index.id_map)
-    data = inner.storage.reconstruct_n(0, inner.ntotal) if hasattr(inner, "storage") else None
     data = faiss.downcast_index(inner.storage).reconstruct_n(0, inner.ntotal)
     rng = np.random.default_rng(1)
-    q = data[rng.integers(len(data), size=queries)] + 0.5 * rng.standard_normal((queries, dim))
+    seeds = rng.integers(len(data), size=queries)
+    noise = rng.standard_normal((queries, dim))
+    q = data[seeds] + 0.5 * noise / np.linalg.norm(noise, axis=1, keepdims=True)
     q = (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
     _, got = index.search(q, 10)
+    first = float(np.mean(got[:, 0] == ids[seeds]))
     exact = np.argsort(-(q @ data.T), axis=1)[:, :10]
     hits = sum(len(set(got[i]) & set(ids[exact[i]])) for i in range(queries))
-    return hits / (queries * 10)
+    return first, hits / (queries * 10)
 
 
 def measure(index_dir: Path, label: str, questions: list[str], backend: str) -> dict[str, object]:
@@ -150,12 +156,13 @@ def main() -> None:
         row["build_s"] = build_s
         rows.append(row)
     print(
-        "| corpus | passages | index | ask p50 ms | p95 ms | p99 ms | ANN recall@10 | "
+        "| corpus | passages | index | ask p50 ms | p95 ms | p99 ms | ANN seed found / recall@10 | "
         "RSS MB | disk MB |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        rec = "exact" if r["recall@10"] is None else f"{r['recall@10']:.3f}"
+        ann = r["recall@10"]
+        rec = "exact" if ann is None else f"{ann[0]:.3f} / {ann[1]:.3f}"  # type: ignore[index]
         print(
             f"| {r['corpus']} | {r['passages']:,} | {r['index']} | {r['p50']:.1f} | "
             f"{r['p95']:.1f} | {r['p99']:.1f} | {rec} | {r['rss_mb']:.0f} | {r['disk_mb']:.0f} |"
