@@ -16,7 +16,6 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from index.embedding import effective_backend
 from index.errors import ArticlebotError, ConfigError
 from index.retriever import Retriever, open_retriever
 from index.settings import Settings
@@ -103,7 +102,7 @@ def check_index(settings: Settings) -> None:
     """Fail before connecting when there is no usable index (cheap: no model load)."""
     snapshot = Snapshot.open(settings.index_dir)
     try:
-        check_compatible(snapshot.manifest, settings.model, backend=effective_backend(settings))
+        check_compatible(snapshot.manifest, settings.model, backend=settings.effective_backend)
     finally:
         snapshot.close()
 

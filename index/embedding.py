@@ -62,16 +62,11 @@ def make_embedder(settings: Settings) -> Embedder:
     CPU build. ``device=auto`` with an ONNX backend embeds on the CPU. The ONNX backends
     never import torch once their export is cached (see ``onnx_backend``).
     """
-    if effective_backend(settings) == "torch":
+    if settings.effective_backend == "torch":
         return SentenceTransformerEmbedder.from_settings(settings)
     from .onnx_backend import OnnxEmbedder
 
     return OnnxEmbedder.from_settings(settings)
-
-
-def effective_backend(settings: Settings) -> str:
-    """The backend ``make_embedder`` uses: ``settings.backend``, but torch on CUDA."""
-    return settings.effective_backend
 
 
 def embedder_backend(embedder: Embedder) -> str | None:

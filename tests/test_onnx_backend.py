@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 
 from index.embedding import (
     SentenceTransformerEmbedder,
-    effective_backend,
     embedder_backend,
     make_embedder,
 )
@@ -115,7 +114,7 @@ def test_make_embedder_picks_the_backend(settings: Settings) -> None:
     assert isinstance(int8, OnnxEmbedder) and int8.backend == "onnx-int8"
     cuda = make(backend="onnx-int8", device="cuda")  # the GPU runs torch
     assert isinstance(cuda, SentenceTransformerEmbedder) and embedder_backend(cuda) == "torch"
-    assert effective_backend(settings.model_copy(update={"device": "cuda"})) == "torch"
+    assert settings.model_copy(update={"device": "cuda"}).effective_backend == "torch"
     assert embedder_backend(HashEmbedder()) is None
     assert Settings(_env_file=None).backend == "onnx-int8"  # type: ignore[call-arg]
 
