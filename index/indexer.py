@@ -19,6 +19,7 @@ from .documents import Article, Passage
 from .embedding import Embedder, embedder_backend
 from .errors import ConfigError, UnreadableFileError
 from .readers import iter_article_files, read_file
+from .sentences import quote_spans
 from .settings import Settings
 from .store import (
     FileRecord,
@@ -65,6 +66,7 @@ class IndexReport:
     skipped: int = 0  # unsupported file types
     passages: int = 0  # in the index after the run
     embedded: int = 0  # distinct passage texts embedded by this run
+    embedded_sentences: int = 0  # distinct sentence texts embedded by this run
     seconds: float = 0.0
     generation: int | None = None
     roots: list[str] = field(default_factory=list)
@@ -74,7 +76,8 @@ class IndexReport:
         return (
             f"added {self.added} / updated {self.updated} / unchanged {self.unchanged} / "
             f"removed {self.removed} / failed {len(self.failed)} / passages {self.passages} "
-            f"(embedded {self.embedded}) / {self.seconds:.1f} s"
+            f"(embedded {self.embedded}, sentences {self.embedded_sentences}) / "
+            f"{self.seconds:.1f} s"
         )
 
 
@@ -326,12 +329,41 @@ def _embed_and_store(
         )
         progress.advance()
     texts = [p.text for passages in chunked for p in passages]
-    vectors = _embed_new(embedder, texts, reusable, progress, report)
-    offset = 0
-    for (article, file), passages in zip(pending, chunked, strict=True):
-        writer.add_article(article, file, passages, vectors[offset : offset + len(passages)])
+    vectors = _embed_new(embedder, texts, reusable, progress, "embedding passages")
+    report.embedded += vectors.distinct
+    # Every quotable sentence gets its own vector too: answers rank sentences by their
+    # cosine to the question (index/ranking.py).
+    spans = [
+        [quote_spans(article.text, p.start, p.end) for p in passages]
+        for (article, _file), passages in zip(pending, chunked, strict=True)
+    ]
+    sentence_texts = [
+        article.text[a:b]
+        for (article, _file), article_spans in zip(pending, spans, strict=True)
+        for passage_spans in article_spans
+        for a, b in passage_spans
+    ]
+    # A one-sentence passage was just embedded as a passage: reuse that vector.
+    known = {**reusable, **{t: v.tobytes() for t, v in zip(texts, vectors.vectors, strict=True)}}
+    sentence_vectors = _embed_new(embedder, sentence_texts, known, progress, "embedding sentences")
+    report.embedded_sentences += sentence_vectors.distinct
+    offset = sentence_offset = 0
+    for (article, file), passages, article_spans in zip(pending, chunked, spans, strict=True):
+        sentences = []
+        for passage_spans in article_spans:
+            end = sentence_offset + len(passage_spans)
+            sentences.append((passage_spans, sentence_vectors.vectors[sentence_offset:end]))
+            sentence_offset = end
+        passage_vectors = vectors.vectors[offset : offset + len(passages)]
+        writer.add_article(article, file, passages, passage_vectors, sentences)
         offset += len(passages)
-    assert offset == len(vectors) == len(texts)
+    assert offset == len(texts) and sentence_offset == len(sentence_texts)
+
+
+@dataclass(frozen=True)
+class _Embedded:
+    vectors: np.ndarray  # one row per text
+    distinct: int  # texts embedded now (the others were reused or repeated)
 
 
 def _embed_new(
@@ -339,8 +371,8 @@ def _embed_new(
     texts: list[str],
     reusable: dict[str, bytes],
     progress: Progress,
-    report: IndexReport,
-) -> np.ndarray:
+    stage: str,
+) -> _Embedded:
     """Vectors for ``texts``: reused where the same text was embedded before, else embedded
     once per distinct text (news archives repeat stories: 7% of BBC's passages are
     duplicates) in length-sorted groups (similar lengths batch with little padding)."""
@@ -354,12 +386,11 @@ def _embed_new(
         else:
             rows_of.setdefault(text, []).append(i)
     todo = sorted(rows_of, key=len, reverse=True)
-    progress.start("embedding", len(todo))
+    progress.start(stage, len(todo))
     for g in range(0, len(todo), EMBED_GROUP):
         group = todo[g : g + EMBED_GROUP]
         vectors = embedder.embed(group)
         for text, vector in zip(group, vectors, strict=True):
             out[rows_of[text]] = vector
         progress.advance(len(group))
-    report.embedded += len(todo)
-    return out
+    return _Embedded(out, len(todo))

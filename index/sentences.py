@@ -98,3 +98,18 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     while end > start and text[end - 1].isspace():
         end -= 1
     return start, end
+
+
+_BULLET = re.compile(r"[-*•·▪–]\s+")
+
+
+def quote_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """The sentences of ``text[start:end]`` as they can be quoted: a bullet item without
+    its marker. The index embeds exactly these spans, and answers quote them."""
+    out = []
+    for a, b in sentence_spans(text, start, end):
+        if bullet := _BULLET.match(text, a, b):
+            a = bullet.end()
+        if a < b:
+            out.append((a, b))
+    return out

@@ -21,7 +21,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +32,10 @@ from .errors import IndexBusyError, IndexMismatchError, IndexMissingError
 if TYPE_CHECKING:
     import numpy as np
 
-SCHEMA_VERSION = 2
+    #: A passage's quotable sentence spans (article offsets) and their vectors.
+    Sentences = tuple[list[tuple[int, int]], np.ndarray]
+
+SCHEMA_VERSION = 3  # 3: sentence vectors
 DB_NAME = "index.sqlite"
 FAISS_NAME = "vectors.faiss"
 HNSW_EF_SEARCH = 128
@@ -57,6 +60,13 @@ CREATE TABLE passages (
     text TEXT NOT NULL, vector BLOB NOT NULL
 );
 CREATE INDEX passages_article ON passages (article_id);
+-- Every quotable sentence of a passage with its own vector (float16): answers rank the
+-- sentences of the top passages by their cosine to the question (benchmarks/README.md).
+CREATE TABLE sentences (
+    passage_id INTEGER NOT NULL REFERENCES passages (id), start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL, ordinal INTEGER NOT NULL, vector BLOB NOT NULL
+);
+CREATE INDEX sentences_passage ON sentences (passage_id);
 CREATE VIRTUAL TABLE passages_fts USING fts5 (
     text, title, tokenize = 'porter unicode61 remove_diacritics 2'
 );
@@ -263,20 +273,48 @@ class GenerationWriter:
         self.conn.execute("DELETE FROM files WHERE path = ?", (path,))
 
     def delete_article(self, article_id: str) -> dict[str, bytes]:
-        """Remove an article and its passages; returns their vectors by text for reuse."""
+        """Remove an article, its passages and sentences; returns their vectors (float32
+        bytes) by text for reuse."""
+        import numpy as np
+
+        text = self.conn.execute("SELECT text FROM articles WHERE id = ?", (article_id,))
+        article_text = (text.fetchone() or [""])[0]
         rows = self.conn.execute(
             "SELECT id, text, vector FROM passages WHERE article_id = ?", (article_id,)
         ).fetchall()
         ids = [r[0] for r in rows]
+        reusable = {
+            article_text[r[0] : r[1]]: np.frombuffer(r[2], dtype=np.float16)
+            .astype("float32")
+            .tobytes()
+            for r in self.conn.execute(
+                'SELECT s.start, s."end", s.vector FROM sentences s JOIN passages p '
+                "ON p.id = s.passage_id WHERE p.article_id = ?",
+                (article_id,),
+            )
+        }
+        self.conn.execute(
+            "DELETE FROM sentences WHERE passage_id IN "
+            "(SELECT id FROM passages WHERE article_id = ?)",
+            (article_id,),
+        )
         self.conn.executemany("DELETE FROM passages_fts WHERE rowid = ?", [(i,) for i in ids])
         self.conn.execute("DELETE FROM passages WHERE article_id = ?", (article_id,))
         self.conn.execute("DELETE FROM articles WHERE id = ?", (article_id,))
         self._removed.extend(ids)
-        return {r[1]: r[2] for r in rows}
+        reusable.update({r[1]: r[2] for r in rows})
+        return reusable
 
     def add_article(
-        self, article: Article, file: str | None, passages: list[Passage], vectors: np.ndarray
+        self,
+        article: Article,
+        file: str | None,
+        passages: list[Passage],
+        vectors: np.ndarray,
+        sentences: Sequence[Sentences] = (),
     ) -> None:
+        """Store ``article`` with its passages and their vectors; ``sentences`` holds, per
+        passage, its quotable sentence spans and their vectors."""
         self.conn.execute(
             "INSERT INTO articles (id, key, file, path, url, title, date, author, source, "
             "caption, content_hash, text) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -296,7 +334,8 @@ class GenerationWriter:
             ),
         )
         ids: list[int] = []
-        for passage, vector in zip(passages, vectors, strict=True):
+        ordinal = 0
+        for n, (passage, vector) in enumerate(zip(passages, vectors, strict=True)):
             assert article.text[passage.start : passage.end] == passage.text
             cur = self.conn.execute(
                 'INSERT INTO passages (article_id, ordinal, start, "end", text, vector) '
@@ -316,6 +355,17 @@ class GenerationWriter:
                 "INSERT INTO passages_fts (rowid, text, title) VALUES (?,?,?)",
                 (cur.lastrowid, passage.text, article.title),
             )
+            if sentences:
+                spans, sentence_vectors = sentences[n]
+                self.conn.executemany(
+                    'INSERT INTO sentences (passage_id, start, "end", ordinal, vector) '
+                    "VALUES (?,?,?,?,?)",
+                    [
+                        (cur.lastrowid, a, b, ordinal + i, v.astype("float16").tobytes())
+                        for i, ((a, b), v) in enumerate(zip(spans, sentence_vectors, strict=True))
+                    ],
+                )
+                ordinal += len(spans)
         if ids:
             self._added.append((ids, vectors))
 

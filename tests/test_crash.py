@@ -79,7 +79,11 @@ def test_sigkill_mid_run_keeps_previous_index_and_next_run_finishes(tmp_path: Pa
         shutil.copy(path, corpus / path.name)
     (corpus / sorted(p.name for p in corpus.iterdir())[0]).unlink()  # and one removal
 
-    for marker, delay in [("embedding: 0/", 1.0), ("embedding: 0/", 4.0), ("chunking", 0.0)]:
+    for marker, delay in [
+        ("embedding passages: 0/", 1.0),
+        ("embedding sentences: 0/", 1.0),
+        ("chunking", 0.0),
+    ]:
         log = start_and_kill(env, marker, delay)
         assert list(settings_dir.glob("gen-*.tmp-*")), f"killed before any work started:\n{log}"
         after = Snapshot.open(settings_dir)

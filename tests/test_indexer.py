@@ -37,6 +37,16 @@ def check_consistent(settings: Settings | Any) -> Snapshot:
         assert abs(float(np.linalg.norm(vec)) - 1.0) < 1e-4
     fts = snap.conn.execute("SELECT count(*) FROM passages_fts").fetchone()[0]
     assert fts == len(ids)
+    # Every passage's sentences are stored, inside the passage, with unit vectors.
+    rows = snap.conn.execute(
+        'SELECT p.id, p.start, p."end", s.start, s."end", s.vector FROM passages p '
+        "LEFT JOIN sentences s ON s.passage_id = p.id"
+    ).fetchall()
+    assert {r[0] for r in rows} == {int(i) for i in ids}
+    for _pid, p_start, p_end, s_start, s_end, blob in rows:
+        assert s_start is not None and p_start <= s_start < s_end <= p_end
+        norm = float(np.linalg.norm(np.frombuffer(blob, dtype=np.float16).astype(np.float32)))
+        assert abs(norm - 1.0) < 1e-2
     return snap
 
 
@@ -47,7 +57,9 @@ def test_first_run_indexes_everything(settings: Settings, embedder: HashEmbedder
     report = run_index(settings, embedder)
     assert (report.added, report.updated, report.removed, report.failed) == (2, 0, 0, [])
     assert report.skipped == 1
-    assert report.passages == len(embedder.embedded) > 2
+    assert report.passages == report.embedded > 2
+    assert len(embedder.embedded) == report.embedded + report.embedded_sentences
+    assert report.embedded_sentences > 0  # one-sentence passages reuse the passage vector
     snap = check_consistent(settings)
     assert snap.manifest["model"] == embedder.name and snap.manifest["dimension"] == 64
     assert snap.manifest["articles"] == 2 and snap.generation == 1
@@ -59,7 +71,8 @@ def test_repeated_text_is_embedded_once(settings: Settings, embedder: HashEmbedd
     write(corpus_of(settings) / "b.txt", ARTICLE_B)
     report = run_index(settings, embedder)
     assert report.added == 3
-    assert len(embedder.embedded) == len(set(embedder.embedded)) == report.embedded
+    embedded = report.embedded + report.embedded_sentences
+    assert len(embedder.embedded) == len(set(embedder.embedded)) == embedded
     assert report.passages > report.embedded
     snap = check_consistent(settings)
     rows = snap.conn.execute("SELECT id, text FROM passages ORDER BY id").fetchall()
