@@ -1,35 +1,38 @@
 """Build a platform-neutral ``Answer``: verbatim quotes, each cited to its article, or an
 honest "the articles don't cover this".
 
-Sentences of the top passages are scored against the question (the question's words,
-weighted by rarity in the index, found in the sentence, plus the passage's retrieval
-score); the best 1-3 become quotes, and adjacent chosen sentences merge into one.
+The sentences of the top passages are scored by the answer model (``ranking``: their
+cosine to the question, the question's rare words they hold, what the question asks for,
+their passage's retrieval scores); the best 1-3 become quotes, and adjacent chosen
+sentences merge into one. An evidence model decides whether to answer at all.
 Every quote is an exact span of the stored article text — checked here, not assumed.
 """
 
 from __future__ import annotations
 
-import math
-import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote as percent_encode
 
+from .ranking import (
+    Candidate,
+    LinearModel,
+    Models,
+    QueryTerms,
+    evidence_features,
+    load_models,
+    sigmoid,
+)
 from .retriever import Filters, Hit, Mode, Retriever
-from .sentences import sentence_spans
-from .text import query_words, stem, terms
 
 Span = tuple[str, int, int]  # (article_id, start, end)
-_BULLET = re.compile(r"[-*•·▪–]\s+")
 MAX_QUOTES = 3
 CANDIDATE_PASSAGES = 6
-# Sentence score = LEXICAL_WEIGHT * (share of the question's IDF mass in the sentence)
-# + the rest * (its passage's fused retrieval score, relative to the best). The values
-# below were chosen on benchmarks/quality.py (BBC + SQuAD), see benchmarks/README.md.
-LEXICAL_WEIGHT = 0.5
-COVERAGE_WEIGHT = 0.3  # in the abstention evidence (see ``evidence``)
-GROW_RATIO = 0.5  # a neighbour sentence this relevant (relative) joins the quote
+# Scores are the answer model's log-odds (index/ranking.py). The margins below were
+# chosen on benchmarks/quality.py (BBC dev questions + SQuAD), see benchmarks/README.md.
+GROW_MARGIN = 3.0  # a neighbour sentence scoring this close joins the quote
+QUOTE_MARGIN = 3.0  # a further quote must score this close to the first
 MAX_RUN_CHARS = 400  # a quote may grow to a short run of sentences up to this length
 
 
@@ -114,15 +117,6 @@ class Answer:
         return out
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    hit: Hit
-    start: int
-    end: int
-    score: float
-    coverage: float = 0.0
-
-
 def answer(
     retriever: Retriever,
     question: str,
@@ -131,111 +125,99 @@ def answer(
     context: tuple[str, ...] = (),
     exclude: tuple[Span, ...] = (),
     mode: Mode = "hybrid",
+    models: Models | None = None,
 ) -> Answer:
     """Answer ``question`` from the index; ``context`` holds earlier questions of a
     conversation (most recent last); ``exclude`` lists ``(article_id, start, end)`` spans
-    already shown, so "More quotes" pages to new text only."""
+    already shown, so "More quotes" pages to new text only; ``models`` replaces the
+    shipped answer and evidence models (cross-validation)."""
+    models = models or load_models()
     started = time.perf_counter()
     query = " ".join((*context[-2:], question)) if context else question
-    hits, timings = retriever.search_timed(query, CANDIDATE_PASSAGES, filters, mode)
+    ranked = retriever.rank(
+        query, CANDIDATE_PASSAGES, filters, mode, question=question, models=models
+    )
+    hits, timings = ranked.hits, ranked.timings
     follows = context[-1] if context else None
     t = time.perf_counter()
-    weights = _term_weights(retriever, query, question)
     texts = retriever.article_texts({h.article_id for h in hits}) if hits else {}
-    ranked = rank_sentences(hits, texts, weights)
+    covered = coverage_probability(
+        question, hits, ranked.candidates, texts, ranked.query, models.evidence
+    )
     # Lexical-only mode (evaluation) has no cosine to judge evidence by: it never abstains.
-    if not ranked or (
-        mode != "lexical" and evidence(hits, ranked) < retriever.settings.abstain_threshold
+    if not ranked.candidates or (
+        mode != "lexical" and covered < retriever.settings.abstain_threshold
     ):
         timings["total"] = _ms(started)
         closest = tuple(dict.fromkeys(h.title for h in hits))[:3]
         return Answer(question, (), (), True, closest, timings, follows)
-    chosen = choose_quotes([c for c in ranked if not _excluded(c, exclude)], texts)
+    shown = [c for c in ranked.candidates if not _excluded(c, exclude)]
+    chosen = choose_quotes(shown, texts)
     timings["quotes"] = _ms(t)
     quotes, sources = cite(chosen, texts)
     timings["total"] = _ms(started)
     return Answer(question, quotes, sources, False, (), timings, follows)
 
 
-def evidence(hits: list[Hit], ranked: list[_Candidate]) -> float:
-    """How well the articles cover the question: the best passage's cosine similarity plus
-    COVERAGE_WEIGHT x the largest share of the question's rare words found in one sentence.
-    Off-topic questions can reach a fair cosine with some passage, but rarely both."""
-    best_dense = max((h.dense for h in hits if h.dense is not None), default=0.0)
-    best_coverage = max((c.coverage for c in ranked), default=0.0)
-    return best_dense + COVERAGE_WEIGHT * best_coverage
+def coverage_probability(
+    question: str,
+    hits: list[Hit],
+    cands: list[Candidate],
+    texts: dict[str, str],
+    query: QueryTerms,
+    model: LinearModel,
+) -> float:
+    """How likely the articles answer the question (0-1), from the evidence model: the
+    best passage and sentence cosines, how much of the question's rare words the best
+    sentence and the top article hold, and words or numbers that nothing holds.
+    Off-topic news questions share names with the corpus; rarely all of these."""
+    if not cands:
+        return 0.0
+    features = evidence_features(question, hits, cands, texts, query)
+    return sigmoid(model.scores([features])[0])
 
 
-def rank_sentences(
-    hits: list[Hit], texts: dict[str, str], weights: dict[str, float]
-) -> list[_Candidate]:
-    """Every sentence of the candidate passages, best first."""
-    total = sum(weights.values()) or 1.0
-    top = max((h.score for h in hits), default=1.0) or 1.0
-    seen: set[tuple[str, int]] = set()
-    out = []
-    for hit in hits:
-        text = texts.get(hit.article_id)
-        if text is None:  # the index moved to a new generation mid-question
-            continue
-        relevance = hit.score / top
-        for start, end in sentence_spans(text, hit.start, hit.end):
-            if bullet := _BULLET.match(text, start, end):  # quote the item, not its marker
-                start = bullet.end()
-            if start >= end or (hit.article_id, start) in seen:
-                continue
-            seen.add((hit.article_id, start))
-            words = set(terms(text[start:end]))
-            coverage = sum(w for t, w in weights.items() if t in words) / total
-            score = LEXICAL_WEIGHT * coverage + (1 - LEXICAL_WEIGHT) * relevance
-            out.append(_Candidate(hit, start, end, score, coverage))
-    out.sort(key=lambda c: c.score, reverse=True)
-    return out
-
-
-def choose_quotes(ranked: list[_Candidate], texts: dict[str, str]) -> list[_Candidate]:
-    """The best sentences, each grown into a short run with a strong neighbour, merged
-    where they touch."""
-    by_start = {(c.hit.article_id, c.start): c for c in ranked}
-    chosen: list[_Candidate] = []
+def choose_quotes(ranked: list[Candidate], texts: dict[str, str]) -> list[Candidate]:
+    """The best sentences (scored best first), each grown into a short run with a strong
+    neighbour, merged where they touch. Later quotes must score within QUOTE_MARGIN of the
+    first: a weak third quote only dilutes the answer."""
+    chosen: list[Candidate] = []
     for cand in ranked:
         if len(chosen) == MAX_QUOTES:
             break
-        if chosen and cand.score < 0.5 * chosen[0].score:
+        if chosen and cand.score < chosen[0].score - QUOTE_MARGIN:
             break
         if any(_overlaps(cand, c) for c in chosen):
             continue
         chosen.append(_grow(cand, ranked, texts[cand.hit.article_id]))
-    return _merge_adjacent(chosen, texts, by_start)
+    return _merge_adjacent(chosen, texts)
 
 
-def _grow(cand: _Candidate, ranked: list[_Candidate], text: str) -> _Candidate:
+def _grow(cand: Candidate, ranked: list[Candidate], text: str) -> Candidate:
     """Join the best touching neighbour sentence (before or after, in the same paragraph)
-    when it is at least half as relevant and the run stays short: the answer to a question
-    often sits next to the sentence that repeats the question's words."""
+    when it scores within GROW_MARGIN of this one and the run stays short: the answer to a
+    question often sits next to the sentence that repeats the question's words."""
     for other in ranked:  # best first
-        if other.hit.article_id != cand.hit.article_id or other.score < GROW_RATIO * cand.score:
+        if other.hit.article_id != cand.hit.article_id or other.score < cand.score - GROW_MARGIN:
             continue
         lo, hi = (cand, other) if other.start >= cand.end else (other, cand)
         gap = text[lo.end : hi.start]
         touching = lo.end <= hi.start and gap.strip() == "" and "\n" not in gap
         if touching and hi.end - lo.start <= MAX_RUN_CHARS:
-            return _Candidate(cand.hit, lo.start, hi.end, cand.score, cand.coverage)
+            return replace(cand, start=lo.start, end=hi.end)
     return cand
 
 
-def _excluded(cand: _Candidate, spans: tuple[Span, ...]) -> bool:
+def _excluded(cand: Candidate, spans: tuple[Span, ...]) -> bool:
     return any(a == cand.hit.article_id and s < cand.end and cand.start < e for a, s, e in spans)
 
 
-def _overlaps(a: _Candidate, b: _Candidate) -> bool:
+def _overlaps(a: Candidate, b: Candidate) -> bool:
     return a.hit.article_id == b.hit.article_id and a.start < b.end and b.start < a.end
 
 
-def _merge_adjacent(
-    chosen: list[_Candidate], texts: dict[str, str], by_start: dict[tuple[str, int], _Candidate]
-) -> list[_Candidate]:
-    merged: list[_Candidate] = []
+def _merge_adjacent(chosen: list[Candidate], texts: dict[str, str]) -> list[Candidate]:
+    merged: list[Candidate] = []
     for cand in chosen:
         for i, prev in enumerate(merged):
             if prev.hit.article_id != cand.hit.article_id:
@@ -243,9 +225,7 @@ def _merge_adjacent(
             lo, hi = (prev, cand) if prev.start <= cand.start else (cand, prev)
             gap = texts[cand.hit.article_id][lo.end : hi.start]
             if lo.end <= hi.start and gap.strip() == "" and "\n" not in gap:
-                merged[i] = _Candidate(
-                    prev.hit, lo.start, hi.end, max(lo.score, hi.score), prev.coverage
-                )
+                merged[i] = replace(prev, start=lo.start, end=hi.end, score=max(lo.score, hi.score))
                 break
         else:
             merged.append(cand)
@@ -253,7 +233,7 @@ def _merge_adjacent(
 
 
 def cite(
-    chosen: list[_Candidate], texts: dict[str, str]
+    chosen: list[Candidate], texts: dict[str, str]
 ) -> tuple[tuple[Quote, ...], tuple[Source, ...]]:
     """Number articles in order of first quote; build quotes with verified spans."""
     numbers: dict[str, int] = {}
@@ -314,20 +294,6 @@ def text_fragment_url(url: str, quoted: str) -> str:
 def _fragment_part(text: str) -> str:
     # quote() leaves "-" alone, but in a text directive it is syntax and must be %2D.
     return percent_encode(text, safe="").replace("-", "%2D")
-
-
-def _term_weights(retriever: Retriever, query: str, question: str) -> dict[str, float]:
-    """IDF of each query word, by its document frequency in the FTS index. Words of the
-    current question count double those of earlier questions in the conversation."""
-    own = {stem(w) for w in query_words(question)}
-    passages = retriever.passage_count()
-    weights: dict[str, float] = {}
-    for word in query_words(query):
-        df = retriever.document_frequency(word)
-        idf = math.log(1 + (passages - df + 0.5) / (df + 0.5))
-        key = stem(word)
-        weights[key] = max(weights.get(key, 0.0), idf * (1.0 if key in own else 0.5))
-    return weights
 
 
 def _ms(since: float) -> float:

@@ -158,7 +158,9 @@ def evaluate(
         started = time.perf_counter()
         result = answer(retriever, q.question, mode=mode)
         latencies.append((time.perf_counter() - started) * 1000)
-        hits = retriever.search(q.question, k, mode=mode)
+        # Recall of the passages as answers order them (first stage, then the answer
+        # model's re-ranking of the head).
+        hits = retriever.rank(q.question, k, mode=mode, question=q.question).hits
         abstained += result.abstained
         should += q.should_abstain
         abstained_right += result.abstained and q.should_abstain

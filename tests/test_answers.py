@@ -19,8 +19,9 @@ from .test_retrieval import FOOTBALL, TURKEY
 
 @pytest.fixture
 def retriever(settings: Settings) -> Retriever:
-    # Bag-of-words hash vectors give lower cosines than a sentence model: own threshold.
-    settings = settings.model_copy(update={"abstain_below": 0.1})
+    # Bag-of-words hash vectors give lower cosines than a sentence model, so the evidence
+    # model (fitted on MiniLM) is far less sure: own threshold.
+    settings = settings.model_copy(update={"abstain_below": 0.005})
     embedder = HashEmbedder(dimension=1024)
     corpus = settings.corpus[0]
     for name, text in [
@@ -53,6 +54,8 @@ def check_quotes(ans: Answer, texts: dict[str, str]) -> None:
 
 
 def test_quotes_are_verbatim_for_many_questions(retriever: Retriever) -> None:
+    # Word salad rarely looks covered: answer everything, this test is about the quotes.
+    retriever.settings = retriever.settings.model_copy(update={"abstain_below": 0.0})
     texts = article_texts(retriever)
     words = sorted({w for t in texts.values() for w in re.findall(r"[A-Za-z]{4,}", t)})
     rng = random.Random(7)

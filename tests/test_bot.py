@@ -46,7 +46,7 @@ NO_PINGS_REPLY: Json = {"parse": [], "replied_user": False}
 
 PINGS = """Moderator pings the whole server
 
-The moderator typed @everyone in the announcement channel to wake the whole server. She wrote **bold** words and a [link](http://evil.example) that hid its real target.
+The moderator typed @everyone in the announcement channel to wake the whole server, in **bold** words and with a [link](http://evil.example) that hid its real target.
 
 # heading lines like this one turn into huge titles in chat.
 
@@ -86,7 +86,7 @@ def _bot_settings(index_dir: Path, corpus: Path, **update: Any) -> Settings:
         "corpus": [corpus],
         "chunk_tokens": 40,
         # Bag-of-words hash vectors give lower cosines than a sentence model: own threshold.
-        "abstain_below": 0.1,
+        "abstain_below": 0.005,
         "model": "test/hash-embedder",
         "backend": "torch",  # the manifest of a HashEmbedder index records no backend
         "discord_token": None,

@@ -22,7 +22,7 @@ from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, SQUAD, HashEmbedder, writ
 
 @pytest.fixture
 def retriever(settings: Settings) -> Retriever:
-    settings = settings.model_copy(update={"abstain_below": 0.1})
+    settings = settings.model_copy(update={"abstain_below": 0.005})
     embedder = HashEmbedder(dimension=1024)
     for name, text in (("a.txt", ARTICLE_A), ("b.txt", ARTICLE_B), ("c.txt", ARTICLE_C)):
         write(settings.corpus[0] / name, text)

@@ -39,13 +39,11 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert "secret-token" not in repr(Settings())
 
 
-def test_abstention_threshold_defaults_per_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_abstention_threshold_default_and_override(monkeypatch: pytest.MonkeyPatch) -> None:
     def threshold(**values: object) -> float:
         return Settings(_env_file=None, **values).abstain_threshold  # type: ignore[call-arg]
 
-    assert threshold(backend="torch") == threshold(backend="onnx") == 0.52
-    assert threshold(backend="onnx-int8") == 0.54
-    assert threshold(backend="onnx-int8", device="cuda") == 0.52  # cuda embeds with torch
+    assert threshold(backend="torch") == threshold(backend="onnx-int8") == 0.5
     assert threshold(backend="onnx-int8", abstain_below=0.3) == 0.3
     monkeypatch.setenv("ARTICLEBOT_ABSTAIN_BELOW", "")
     assert Settings(_env_file=None).abstain_below is None  # type: ignore[call-arg]

@@ -1,0 +1,153 @@
+"""The answer model's inputs and behaviour: question and answer types, features, the
+shipped weights, passage re-ranking, and cases where word overlap points to the wrong
+sentence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from index.ranking import (
+    EVIDENCE_FEATURES,
+    SENTENCE_FEATURES,
+    Candidate,
+    LinearModel,
+    QueryTerms,
+    StoredSentence,
+    answer_types,
+    candidates,
+    load_models,
+    question_types,
+    rerank_passages,
+    score,
+)
+from index.retriever import Hit
+from index.text import terms
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Why did a Houston judge throw out Yukos's case?", {"cause"}),
+        ("what reasons did paul tucker give for wanting a rate rise", {"cause"}),
+        ("How much cocoa does Nigeria want to produce by 2008?", {"number"}),
+        ("roughly how many people were evacuated", {"number"}),
+        ("Who will be in charge of Yugansk?", {"person"}),
+        ("When was Opec due to meet again?", {"date"}),
+        ("Where will the studio move to?", {"place"}),
+        ("What did the minister say about the bill?", set()),
+    ],
+)
+def test_question_types(question: str, expected: set[str]) -> None:
+    assert question_types(question) == expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "present", "absent"),
+    [
+        ("The US trade deficit with China hit $162bn in 2004.", {"number", "date"}, {"cause"}),
+        ("Opec will meet again on 16 March.", {"date", "number"}, {"cause"}),
+        ("The studio is closing because digital recording hit business.", {"cause"}, set()),
+        ("Sergei Bogdanchikov will run the unit.", {"person"}, {"number", "date"}),
+        ("it was very slow to heal", set(), {"person", "number", "date", "cause"}),
+    ],
+)
+def test_answer_types(sentence: str, present: set[str], absent: set[str]) -> None:
+    found = answer_types(sentence)
+    assert present <= found
+    assert not absent & found
+
+
+def _hit(pid: int, text: str, score: float = 1.0, dense: float = 0.5) -> Hit:
+    return Hit(pid, f"a{pid}", "Court news", 0, len(text), text, score, dense, 5.0)
+
+
+def _unit(v: list[float]) -> np.ndarray:
+    a = np.asarray(v, dtype=np.float32)
+    return a / np.linalg.norm(a)
+
+
+def _query(question: str) -> QueryTerms:
+    return QueryTerms(dict.fromkeys(terms(question), 1.0))
+
+
+def _two_sentence_case(
+    question: str, echo: str, answer: str, echo_cos: float, answer_cos: float
+) -> list[Candidate]:
+    """One passage: the sentence that repeats the question, then the one that answers,
+    with the given cosines to the question vector (the first axis)."""
+    text = f"{echo} {answer}"
+    a_start = len(echo) + 1
+    vectors = [
+        _unit([echo_cos, (1 - echo_cos**2) ** 0.5, 0.0]),
+        _unit([answer_cos, 0.0, (1 - answer_cos**2) ** 0.5]),
+    ]
+    stored = {
+        1: [
+            StoredSentence(1, 0, len(echo), 0, vectors[0].astype(np.float16)),
+            StoredSentence(1, a_start, len(text), 1, vectors[1].astype(np.float16)),
+        ]
+    }
+    hit = _hit(1, text)
+    return candidates(question, _unit([1, 0, 0]), [hit], {"a1": text}, stored, _query(question))
+
+
+def test_features_line_up_with_the_model() -> None:
+    cands = _two_sentence_case("Why did the judge throw out the case?", "A b.", "C d.", 0.5, 0.4)
+    assert all(len(c.features) == len(SENTENCE_FEATURES) for c in cands)
+    cosine = SENTENCE_FEATURES.index("cosine")
+    assert cands[0].features[cosine] == pytest.approx(0.5, abs=1e-3)
+    assert cands[1].features[SENTENCE_FEATURES.index("previous_cosine")] == pytest.approx(
+        0.5, abs=1e-3
+    )
+    models = load_models()
+    assert models.sentence.features == SENTENCE_FEATURES
+    assert models.evidence.features == EVIDENCE_FEATURES
+
+
+def test_why_question_prefers_the_cause_over_the_sentence_sharing_its_words() -> None:
+    question = "Why did the Houston judge throw out Yukos's bankruptcy case?"
+    echo = "A Houston judge has thrown out the bankruptcy case brought by Yukos in the US."
+    answer = "Judge Letitia Clark said the firm did not have enough of a US presence because its assets were in Russia."
+    cands = _two_sentence_case(question, echo, answer, echo_cos=0.62, answer_cos=0.58)
+    coverage = SENTENCE_FEATURES.index("coverage")
+    assert cands[0].features[coverage] > cands[1].features[coverage]  # overlap says: echo
+    best = score(cands, load_models().sentence)[0]
+    assert best.start > 0, "the model should lead with the causal sentence"
+
+
+def test_how_much_question_prefers_the_sentence_with_the_amount() -> None:
+    question = "how much did rosneft pay for yugansk in the end"
+    echo = "Rosneft's purchase of Yugansk in the end was criticised by Yukos, which said Rosneft would pay."
+    answer = "The state-owned firm bought the unit for $9.3bn at an auction in December."
+    cands = _two_sentence_case(question, echo, answer, echo_cos=0.60, answer_cos=0.56)
+    coverage = SENTENCE_FEATURES.index("coverage")
+    assert cands[0].features[coverage] > cands[1].features[coverage]
+    best = score(cands, load_models().sentence)[0]
+    assert "$9.3bn" in best.hit.text[best.start : best.end]
+
+
+def test_cosine_outweighs_overlap_for_paraphrased_questions() -> None:
+    """Same wording on both sides; only the cosine differs: the closer meaning wins."""
+    question = "what did the bank say about rates"
+    echo = "The bank said rates."
+    answer = "Interest costs will stay where they are, the central lender announced."
+    cands = _two_sentence_case(question, echo, answer, echo_cos=0.35, answer_cos=0.75)
+    assert score(cands, load_models().sentence)[0].start > 0
+
+
+def test_rerank_puts_the_passage_with_the_best_sentence_first() -> None:
+    hits = [_hit(1, "x"), _hit(2, "y"), _hit(3, "z")]
+    scored = [
+        Candidate(hits[1], 0, 1, (), 2.0),
+        Candidate(hits[0], 0, 1, (), 1.0),
+        Candidate(hits[1], 0, 1, (), -1.0),
+    ]
+    assert [h.passage_id for h in rerank_passages(hits, scored)] == [2, 1, 3]
+
+
+def test_linear_model_round_trips_and_scores() -> None:
+    model = LinearModel(("a", "b"), (1.0, 0.0), (2.0, 1.0), (1.0, -1.0), 0.5)
+    assert LinearModel.from_json(model.to_json()) == model
+    assert model.scores([(3.0, 1.0), (1.0, 0.0)]) == pytest.approx([0.5, 0.5])
+    assert model.scores([]) == []
