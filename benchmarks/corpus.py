@@ -1,4 +1,5 @@
-"""The benchmark corpus: BBC News (2,225 articles) + the SQuAD 2.0 Wikipedia articles.
+"""The benchmark corpus: BBC News (2,225 articles) + the SQuAD 2.0 Wikipedia articles +
+``corpus/``.
 
 Nothing is copied into the repository: the SQuAD paragraphs are written as one text
 article per Wikipedia title (paragraphs separated by blank lines) under a work folder.
@@ -49,7 +50,13 @@ def squad_questions() -> list[dict[str, object]]:
     return out
 
 
+DEV_QUESTIONS = SHARED / "questions" / "bbc-dev.jsonl"
+SAMPLE = REPO / "corpus"
+
+
 def corpus_roots() -> list[Path]:
+    """BBC, the SQuAD articles and the bundled sample corpus (whose README question must
+    still be answered with all of BBC beside it)."""
     squad_dir = WORK / "squad-articles"
     squad_articles(squad_dir)
-    return [BBC, squad_dir]
+    return [BBC, squad_dir, SAMPLE]

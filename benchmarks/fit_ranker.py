@@ -37,7 +37,7 @@ FOLDS = 5
 SENTENCE_C = 1.0
 #: Weight of a bbc-dev question against a SQuAD one: people's questions are the target,
 #: and SQuAD's (which reuse the paragraph's words) outnumber them 3 to 1.
-REALISTIC_WEIGHT = 3.0
+REALISTIC_WEIGHT = 2.0
 EVIDENCE_C = 1.0
 
 
@@ -92,7 +92,7 @@ def collect(retriever: Any, questions: list[Question]) -> None:
 
     for q in questions:
         q.ranked = retriever.candidates(q.text, CANDIDATE_PASSAGES, question=q.text)
-        q.texts = retriever.article_texts({h.article_id for h in q.ranked.hits})
+        q.texts = q.ranked.texts
         q.labels = tuple(
             right_article(q, c.hit)
             and any(

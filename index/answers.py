@@ -140,7 +140,7 @@ def answer(
     hits, timings = ranked.hits, ranked.timings
     follows = context[-1] if context else None
     t = time.perf_counter()
-    texts = retriever.article_texts({h.article_id for h in hits}) if hits else {}
+    texts = ranked.texts
     covered = coverage_probability(
         question, hits, ranked.candidates, texts, ranked.query, models.evidence
     )

@@ -108,6 +108,7 @@ SENTENCE_FEATURES = (
     "lead",  # the article's first sentence (news leads restate the story)
     "position",  # offset in the article, 0 (start) to 1 (end)
     "title_coverage",  # share of the question's IDF mass in the article's title
+    "article_coverage",  # ... anywhere in the article: the story the question is about
     "length",  # log characters
     "unfinished",  # no sentence-final punctuation: a heading or a fragment
     "novelty",  # share of the sentence's words that the question does not use
@@ -285,11 +286,17 @@ class _Context:
         self.top_fused = max((h.score for h in hits), default=1.0) or 1.0
         self.top_lexical = max((h.lexical or 0.0 for h in hits), default=1.0) or 1.0
         self.passage_best: dict[int, tuple[float, float]] = {}
+        self._article_coverage: dict[str, float] = {}
         self.index_of: dict[tuple[int, int], int] = {}
         for i, (_, hit, s, _) in enumerate(rows):
             cov, cos = self.passage_best.get(hit.passage_id, (0.0, -1.0))
             self.passage_best[hit.passage_id] = (max(cov, coverages[i]), max(cos, cosines[i]))
             self.index_of[(hit.passage_id, s.ordinal)] = i
+
+    def article_coverage(self, article_id: str, text: str) -> float:
+        if article_id not in self._article_coverage:
+            self._article_coverage[article_id] = self.query.coverage(set(terms(text)))
+        return self._article_coverage[article_id]
 
     def _phrase_overlap(self, text: str) -> tuple[float, float]:
         """An answer sentence often says the question's own phrase with the answer in
@@ -335,6 +342,7 @@ class _Context:
             float(s.ordinal == 0),
             s.start / max(1, len(article)),
             self.query.coverage(set(terms(hit.title))),
+            self.article_coverage(hit.article_id, article),
             math.log1p(len(text)),
             float(not _SENTENCE_END.search(text)),
             len(words - self.question_words) / (len(words) or 1),

@@ -82,6 +82,7 @@ class Ranked:
     candidates: list[Candidate]
     query: QueryTerms
     timings: dict[str, float]
+    texts: dict[str, str]  # the texts of the re-ranked passages' articles, by id
 
 
 @dataclass
@@ -258,7 +259,8 @@ class Retriever:
         cands = ranking.score(ranked.candidates, model)
         head = ranking.rerank_passages(ranked.hits[:RERANK_DEPTH], cands)
         timings = {**ranked.timings, "rank": ranked.timings["rank"] + _ms(t)}
-        return Ranked((head + ranked.hits[RERANK_DEPTH:])[:k], cands, ranked.query, timings)
+        hits = (head + ranked.hits[RERANK_DEPTH:])[:k]
+        return Ranked(hits, cands, ranked.query, timings, ranked.texts)
 
     def candidates(
         self,
@@ -276,13 +278,14 @@ class Retriever:
         head = hits[:RERANK_DEPTH]
         terms = self.query_terms(query, question)
         cands: list[Candidate] = []
+        texts: dict[str, str] = {}
         if head:
             texts = self.article_texts({h.article_id for h in head})
             stored = self.sentences([h.passage_id for h in head])
             vector = self.query_vector(query) if mode != "lexical" else None
             cands = ranking.candidates(question or query, vector, head, texts, stored, terms)
         timings["rank"] = _ms(t)
-        return Ranked(hits, cands, terms, timings)
+        return Ranked(hits, cands, terms, timings, texts)
 
     # --- search ---------------------------------------------------------------------------
     def search(
