@@ -51,7 +51,9 @@ def test_readme_question_leads_with_the_answer_not_the_most_overlap(
     ranked = retriever.rank(README_QUESTION, 6, question=README_QUESTION)
     coverage = SENTENCE_FEATURES.index("coverage")
     most_overlap = max(ranked.candidates, key=lambda c: c.features[coverage])
-    overlap_text = _text(retriever, most_overlap.hit.article_id, most_overlap.start, most_overlap.end)
+    overlap_text = _text(
+        retriever, most_overlap.hit.article_id, most_overlap.start, most_overlap.end
+    )
     assert "Aliyev" not in overlap_text  # word overlap alone would lead with another sentence
 
     ans = answer(retriever, README_QUESTION)
@@ -75,6 +77,8 @@ def test_news_like_questions_the_articles_do_not_cover_are_declined(
 
 
 def test_paraphrased_question_is_answered_from_the_right_article(retriever: Retriever) -> None:
-    ans = answer(retriever, "why did the gaming firm valve lock thousands of players out of half-life 2")
+    ans = answer(
+        retriever, "why did the gaming firm valve lock thousands of players out of half-life 2"
+    )
     assert not ans.abstained
     assert any("obtained illegally" in q.text for q in ans.quotes)
