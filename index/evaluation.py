@@ -27,6 +27,7 @@ class EvalQuestion:
     question: str
     answers: tuple[str, ...] = ()
     article: str | None = None  # id, path (or its tail), url or title of the expected article
+    kind: str | None = None  # a label to break results down by (factoid, why, ...)
 
     @property
     def should_abstain(self) -> bool:
@@ -39,6 +40,7 @@ class Failure:
     expected: list[str]
     quoted: list[str]
     why: str
+    kind: str | None = None
 
 
 @dataclass
@@ -55,6 +57,9 @@ class ModeReport:
     latency_p50_ms: float = 0.0
     latency_p95_ms: float = 0.0
     failures: list[Failure] = field(default_factory=list)
+    #: Per question ``kind``: answerable ones get n, answer_first, answer_any, recall@1;
+    #: should-abstain ones n and abstained.
+    by_kind: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_json(self, verbose: bool = False) -> dict[str, Any]:
         data = {k: v for k, v in vars(self).items() if k not in ("failures", "recall")}
@@ -109,7 +114,15 @@ def _jsonl_questions(raw: str, path: Path) -> list[EvalQuestion]:
         answers = record.get("answers") or []
         if isinstance(answers, str):
             answers = [answers]
-        out.append(EvalQuestion(question, tuple(str(a) for a in answers), record.get("article")))
+        kind = record.get("kind")
+        out.append(
+            EvalQuestion(
+                question,
+                tuple(str(a) for a in answers),
+                record.get("article"),
+                str(kind) if kind is not None else None,
+            )
+        )
     if not out:
         raise ConfigError(f"{path} holds no questions.")
     return out
@@ -170,13 +183,31 @@ def evaluate(
             hit_first, hit_any = _answer_hits(q, result, hits)
             first += hit_first
             anyq += hit_any
+            _tally(report, q, answer_first=hit_first, answer_any=hit_any, recall1=rank == 1)
             if not hit_first:
                 report.failures.append(_failure(q, result, rank))
-        elif not result.abstained:
-            report.failures.append(_failure(q, result, None))
+        else:
+            _tally(report, q, abstained=result.abstained)
+            if not result.abstained:
+                report.failures.append(_failure(q, result, None))
         progress.advance()
     _fill(report, ranks, first, anyq, k, latencies, (abstained_right, abstained, should))
+    for values in report.by_kind.values():  # counts -> shares
+        n = values["n"]
+        for key in values:
+            if key != "n":
+                values[key] = round(values[key] / n, 4)
     return report
+
+
+def _tally(report: ModeReport, q: EvalQuestion, **outcomes: bool) -> None:
+    """Count ``outcomes`` under the question's kind (shares are taken at the end)."""
+    if q.kind is None:
+        return
+    values = report.by_kind.setdefault(q.kind, {"n": 0, **dict.fromkeys(outcomes, 0.0)})
+    values["n"] += 1
+    for key, hit in outcomes.items():
+        values[key] = values.get(key, 0.0) + hit
 
 
 def _answer_hits(q: EvalQuestion, result: Answer, hits: list[Hit]) -> tuple[bool, bool]:
@@ -208,7 +239,7 @@ def _failure(q: EvalQuestion, result: Answer, rank: int | None) -> Failure:
             f" (best relevant passage at rank {rank})" if rank else " (no relevant passage found)"
         )
     expected = list(q.answers) or ([q.article] if q.article else ["(abstain)"])
-    return Failure(q.question, expected, [x.text for x in result.quotes], why)
+    return Failure(q.question, expected, [x.text for x in result.quotes], why, q.kind)
 
 
 def _fill(

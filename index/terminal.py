@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .answers import Answer
@@ -58,13 +59,47 @@ def render_eval(reports: list[ModeReport], k: int, *, verbose: bool = False) -> 
             [f"{r.latency_p50_ms:.1f} / {r.latency_p95_ms:.1f}" for r in reports],
         ),
     ]
+    rows += _kind_rows(reports, fmt)
     width = max(len(name) for name, _ in rows)
-    lines = [" " * width + "  " + "  ".join(f"{r.mode:>14}" for r in reports)]
-    lines += [f"{name:<{width}}  " + "  ".join(f"{v:>14}" for v in values) for name, values in rows]
+    col = max(14, *(len(v) for _, values in rows for v in values))
+    lines = [" " * width + "  " + "  ".join(f"{r.mode:>{col}}" for r in reports)]
+    lines += [
+        f"{name:<{width}}  " + "  ".join(f"{v:>{col}}" for v in values) for name, values in rows
+    ]
     if verbose:
         for r in reports:
             lines.append(f"\n{r.mode}: {len(r.failures)} failures")
-            for f in r.failures:
-                lines.append(f"- {f.question}\n    expected: {f.expected}\n    why: {f.why}")
+            # Grouped by kind: look at what fails for a kind of question, not one by one.
+            for f in sorted(r.failures, key=lambda f: f.kind or ""):
+                kind = f" [{f.kind}]" if f.kind else ""
+                lines.append(f"-{kind} {f.question}\n    expected: {f.expected}\n    why: {f.why}")
                 lines.extend(f"    quoted: {q[:200]}" for q in f.quoted)
     return "\n".join(lines)
+
+
+def _kind_rows(
+    reports: list[ModeReport], fmt: Callable[[float | None], str]
+) -> list[tuple[str, list[str]]]:
+    """Per question kind (when the question set labels them): first / any quote and
+    recall@1, or the share abstained for kinds that should be declined."""
+    kinds = sorted({kind for r in reports for kind in r.by_kind})
+    rows = []
+    for kind in kinds:
+        n = int(reports[0].by_kind.get(kind, {}).get("n", 0))
+        values = []
+        for r in reports:
+            v = r.by_kind.get(kind, {})
+            if "abstained" in v:
+                values.append(f"abst {fmt(v['abstained'])}")
+            else:
+                values.append(
+                    f"{fmt(v.get('answer_first'))}/{fmt(v.get('answer_any'))}/"
+                    f"{fmt(v.get('recall1'))}"
+                )
+        label = (
+            "abstained"
+            if "abstained" in reports[0].by_kind.get(kind, {})
+            else ("first/any/recall@1")
+        )
+        rows.append((f"{kind} ({n}): {label}", values))
+    return rows

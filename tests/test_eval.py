@@ -64,6 +64,29 @@ def test_metrics_drop_when_the_expected_answers_are_wrong(retriever: Retriever) 
     }
 
 
+def test_results_broken_down_by_kind(retriever: Retriever, tmp_path: Path) -> None:
+    lines = [
+        {"question": GOOD[0].question, "answers": ["$9.3bn"], "kind": "factoid"},
+        {"question": GOOD[1].question, "answers": ["76%"], "article": "a.txt", "kind": "factoid"},
+        {"question": "How much did Rosneft pay?", "answers": ["$12bn"], "kind": "why"},
+        {"question": "zebra xylophone quilting", "answers": [], "kind": "offtopic"},
+    ]
+    path = write(tmp_path / "q.jsonl", "\n".join(json.dumps(x) for x in lines))
+    questions = load_questions(path)
+    assert [q.kind for q in questions] == ["factoid", "factoid", "why", "offtopic"]
+    report = evaluate(retriever, questions, k=5)
+    assert report.by_kind["factoid"] == {
+        "n": 2,
+        "answer_first": 1.0,
+        "answer_any": 1.0,
+        "recall1": 1.0,
+    }
+    assert report.by_kind["why"]["answer_first"] == 0.0  # the wrong expected answer
+    assert report.by_kind["offtopic"] == {"n": 1, "abstained": 1.0}
+    assert [f.kind for f in report.failures] == ["why"]
+    assert report.to_json()["by_kind"]["why"]["n"] == 1
+
+
 def test_modes_side_by_side(retriever: Retriever) -> None:
     reports = {m: evaluate(retriever, GOOD, k=5, mode=m) for m in ("hybrid", "dense", "lexical")}
     assert all(r.answerable == 3 for r in reports.values())
