@@ -27,6 +27,7 @@ from .store import (
     Snapshot,
     check_compatible,
     index_exists,
+    remove_abandoned,
     writer_lock,
 )
 
@@ -102,6 +103,9 @@ def run_index(
     report = IndexReport()
     index_dir = settings.index_dir
     with writer_lock(index_dir):
+        # A run killed earlier left its private copy behind: remove it even when this run
+        # finds nothing to change (and so writes no generation of its own).
+        remove_abandoned(index_dir)
         old = None if rebuild or not index_exists(index_dir) else Snapshot.open(index_dir)
         try:
             _run(settings, embedder, old, paths, remove, progress, report)
@@ -217,6 +221,11 @@ def _scan(
                 scan.changed.append((record, read_file(path, max_bytes).articles))
             except UnreadableFileError as exc:
                 report.failed.append(FileFailure(str(exc.path), exc.reason))
+            except Exception as exc:
+                # A reader bug or a hostile file (nesting 100,000 deep, an impossible
+                # front-matter date): that file fails, the run goes on.
+                reason = f"cannot read file ({type(exc).__name__}: {str(exc)[:200]})"
+                report.failed.append(FileFailure(str(path), reason))
     return scan
 
 

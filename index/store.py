@@ -231,7 +231,7 @@ class GenerationWriter:
 
     def __init__(self, index_dir: Path, *, fresh: bool = False) -> None:
         self.index_dir = index_dir
-        _remove_abandoned(index_dir)
+        remove_abandoned(index_dir)
         base = None if fresh or not index_exists(index_dir) else current_generation_dir(index_dir)
         self.generation = _next_generation_number(index_dir)
         self.final_dir = index_dir / f"gen-{self.generation:06d}"
@@ -470,7 +470,7 @@ def _next_generation_number(index_dir: Path) -> int:
     return max(numbers, default=0) + 1
 
 
-def _remove_abandoned(index_dir: Path) -> None:
+def remove_abandoned(index_dir: Path) -> None:
     """Folders of runs that were killed before publishing; safe under the writer lock."""
     for path in index_dir.glob("gen-*.tmp-*"):
         shutil.rmtree(path, ignore_errors=True)

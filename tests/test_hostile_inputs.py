@@ -1,0 +1,78 @@
+"""Hostile inputs and faults: one bad file never stops a run, what a killed run left
+behind is cleaned up, and caches that questions feed stay bounded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from index import retriever as retriever_module
+from index.indexer import run_index
+from index.retriever import LRU, Retriever
+from index.settings import Settings
+from index.store import Snapshot
+
+from .conftest import ARTICLE_A, ARTICLE_B, HashEmbedder, write
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("deep.json", "[" * 100_000),  # RecursionError in the JSON parser
+        ("deep.jsonl", '{"title": "ok", "text": "fine"}\n' + "[" * 100_000 + "\n"),
+        ("bad-month.md", "---\ntitle: Bad date\ndate: 2024-13-45\n---\nSome text here.\n"),
+        ("bad-day.md", "---\ntitle: Bad date\ndate: 2024-02-30\n---\nSome text here.\n"),
+    ],
+)
+def test_one_hostile_file_fails_alone(
+    settings: Settings, embedder: HashEmbedder, name: str, content: str
+) -> None:
+    corpus = settings.corpus[0]
+    write(corpus / "a.txt", ARTICLE_A)
+    write(corpus / "b.txt", ARTICLE_B)
+    write(corpus / name, content)
+    report = run_index(settings, embedder)
+    failed = {Path(f.path).name for f in report.failed}
+    assert report.added >= 2
+    assert failed <= {name}  # nothing else failed
+    if failed:
+        assert all(f.reason for f in report.failed)
+    assert Snapshot.open(settings.index_dir).manifest["articles"] >= 2
+
+
+def test_a_killed_runs_copy_is_removed_by_a_run_with_nothing_to_do(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    write(settings.corpus[0] / "a.txt", ARTICLE_A)
+    run_index(settings, embedder)
+    leftover = settings.index_dir / "gen-000002.tmp-999999"  # what kill -9 leaves
+    (leftover / "index.sqlite").parent.mkdir()
+    (leftover / "index.sqlite").write_bytes(b"\0" * 4096)
+    report = run_index(settings, embedder)
+    assert report.unchanged == 1 and report.added == 0
+    assert not leftover.exists()
+
+
+def test_word_frequency_cache_is_bounded(
+    settings: Settings, embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retriever_module, "DF_CACHE", 50)
+    write(settings.corpus[0] / "a.txt", ARTICLE_A)
+    run_index(settings, embedder)
+    retriever = Retriever(settings, embedder)
+    for i in range(300):
+        retriever.search(f"profits word{i} other{i}", 3)
+    cache = retriever._current().df_cache
+    assert 0 < len(cache) <= 50
+    assert retriever.document_frequency("profits") >= 1  # still answers after eviction
+
+
+def test_lru_keeps_the_recently_used() -> None:
+    lru: LRU[str, int] = LRU(2)
+    lru.put("a", 1)
+    lru.put("b", 2)
+    assert lru.get("a") == 1  # "a" is now the most recent
+    lru.put("c", 3)
+    assert lru.get("b") is None and lru.get("a") == 1 and lru.get("c") == 3
+    assert len(lru) == 2
