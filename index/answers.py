@@ -132,6 +132,8 @@ def answer(
     already shown, so "More quotes" pages to new text only; ``models`` replaces the
     shipped answer and evidence models (cross-validation)."""
     models = models or load_models()
+    question = valid_text(question)
+    context = tuple(valid_text(c) for c in context)
     started = time.perf_counter()
     query = " ".join((*context[-2:], question)) if context else question
     ranked = retriever.rank(
@@ -157,6 +159,20 @@ def answer(
     quotes, sources = cite(chosen, texts)
     timings["total"] = _ms(started)
     return Answer(question, quotes, sources, False, (), timings, follows)
+
+
+def valid_text(text: str) -> str:
+    """``text`` as valid Unicode: bytes that were not UTF-8 (a shell argument decoded with
+    surrogate escapes) become U+FFFD instead of failing the tokenizer."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:  # the original bytes back, each bad one replaced
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # lone surrogates from elsewhere
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def coverage_probability(

@@ -141,11 +141,19 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     retriever = open_retriever(settings)
     filters = _filters(args)
     if args.question == "-":  # batch: one question per line, model loaded once
-        for line in sys.stdin:
-            if line.strip():
-                result = answer(retriever, line.strip(), filters)
-                print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
-        return 0
+        failed = False
+        # Bytes, decoded per line: one line of invalid UTF-8 must not stop the batch.
+        for raw in sys.stdin.buffer:
+            question = raw.decode("utf-8", errors="replace").strip()
+            if not question:
+                continue
+            try:
+                out = answer(retriever, question, filters).to_json()
+            except ArticlebotError as exc:  # say which line failed, then go on
+                failed = True
+                out = {"question": question, "error": str(exc)}
+            print(json.dumps(out, ensure_ascii=False), flush=True)
+        return 1 if failed else 0
     result = answer(retriever, args.question, filters)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False))
@@ -187,6 +195,29 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def positive_int(value: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    return number
+
+
+def iso_date(value: str) -> str:
+    """An argparse type: a calendar date written YYYY-MM-DD."""
+    import datetime
+
+    try:
+        return datetime.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a date; write it as YYYY-MM-DD, e.g. 2005-03-01"
+        ) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="articlebot", description="Answer questions with cited quotes from your articles."
@@ -217,13 +248,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--source", help="only articles whose path/url/source matches (glob or prefix)"
     )
     filters.add_argument(
-        "--since", metavar="DATE", help="only articles dated on or after (YYYY-MM-DD)"
+        "--since",
+        type=iso_date,
+        metavar="DATE",
+        help="only articles dated on or after (YYYY-MM-DD)",
     )
-    filters.add_argument("--until", metavar="DATE", help="only articles dated on or before")
+    filters.add_argument(
+        "--until", type=iso_date, metavar="DATE", help="only articles dated on or before"
+    )
 
     p = sub.add_parser("search", parents=[common, filters], help="ranked passages for a query")
     p.add_argument("query")
-    p.add_argument("-k", type=int, default=10, help="how many passages (default 10)")
+    p.add_argument("-k", type=positive_int, default=10, help="how many passages (default 10)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_search)
 
@@ -236,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "questions", nargs="?", help="JSONL ({question, answers, article}) or SQuAD JSON"
     )
-    p.add_argument("--k", type=int, default=10, help="recall cut-off (default 10)")
+    p.add_argument("--k", type=positive_int, default=10, help="recall cut-off (default 10)")
     p.add_argument("--mode", choices=["hybrid", "dense", "lexical", "all"], default="hybrid")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--verbose", "-v", action="store_true", help="list every failed question")
@@ -268,6 +304,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; the previous index is unchanged", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader (`| head`) stopped reading: not an error. Point stdout at devnull so
+        # the interpreter's final flush does not raise again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -212,13 +212,19 @@ def _scan(
                 report.skipped += 1
                 continue
             key = str(path.resolve())
+            if key in scan.seen:  # the same file again, through a link: once is enough
+                continue
             scan.seen.add(key)
             progress.advance()
             try:
                 record = _changed_record(path, known.get(key))
                 if record is None:
                     continue
-                scan.changed.append((record, read_file(path, max_bytes).articles))
+                result = read_file(path, max_bytes)
+                scan.changed.append((record, result.articles))
+                # Records a file could not give (a malformed line, a duplicate id) fail
+                # alone: reported, while the file's other records are indexed.
+                report.failed.extend(FileFailure(key, problem) for problem in result.problems)
             except UnreadableFileError as exc:
                 report.failed.append(FileFailure(str(exc.path), exc.reason))
             except Exception as exc:

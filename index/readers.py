@@ -236,6 +236,7 @@ def _read_jsonl(raw: str, path: Path) -> ReadResult:
 
 def _records_to_articles(records: Any, path: Path) -> ReadResult:
     result = ReadResult()
+    first_of: dict[str, int] = {}  # record key -> the record that used it first
     for n, record in records:
         if not isinstance(record, dict):
             result.problems.append(f"record {n}: not an object")
@@ -245,10 +246,18 @@ def _records_to_articles(records: Any, path: Path) -> ReadResult:
         if not text:
             result.problems.append(f"record {n}: no text/body/content")
             continue
+        key = f"{path}#{record.get('id', n)}"
+        if key in first_of:
+            result.problems.append(
+                f"record {n}: id {record.get('id')!r} is also record {first_of[key]}'s "
+                "(ids must be unique; the first is kept)"
+            )
+            continue
+        first_of[key] = n
         url = _clean(record.get("url"))
         result.articles.append(
             Article(
-                key=f"{path}#{record.get('id', n)}",
+                key=key,
                 path=str(path),
                 title=_clean(record.get("title")) or f"{_title_from_name(path)} #{n}",
                 text=text,

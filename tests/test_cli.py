@@ -136,3 +136,61 @@ def test_search_shows_dense_lexical_and_fused_scores(corpus_index: Path) -> None
     hits = json.loads(result.stdout)
     assert len(hits) == 2 and "Erdoğan in 2013" in hits[0]["text"]
     assert {"score", "dense", "lexical", "title"} <= set(hits[0])
+
+
+def test_batch_line_of_invalid_utf8_is_answered_and_the_batch_goes_on(corpus_index: Path) -> None:
+    stdin = b"profit \xff\xfe AOL\nWho is trying to mend relations between Turkey and Israel?\n"
+    result = subprocess.run(
+        [sys.executable, "-m", "index", "ask", "--json", "-"],
+        input=stdin,
+        cwd=corpus_index,
+        env={**os.environ, "ARTICLEBOT_INDEX_DIR": str(corpus_index / "idx")},
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert len(lines) == 2 and lines[0]["question"] == "profit \ufffd\ufffd AOL"
+    assert not lines[1]["abstained"]
+
+
+def test_invalid_utf8_argument_is_answered(corpus_index: Path) -> None:
+    question = os.fsdecode(b"Aliyev \xff\xfe Turkey Israel relations?")
+    result = cli(corpus_index, "ask", "--json", question)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_closed_pipe_is_not_an_error(corpus_index: Path) -> None:
+    env = {**os.environ, "ARTICLEBOT_INDEX_DIR": str(corpus_index / "idx")}
+    result = subprocess.run(
+        f"{sys.executable} -m index search Turkey -k 5 | head -c 1",
+        shell=True,
+        cwd=corpus_index,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["search", "x", "-k", "-3"],
+        ["eval", "q.jsonl", "--k=-5"],
+        ["ask", "x", "--since", "2024-13-45"],
+        ["ask", "x", "--until", "yesterday"],
+        ["search", "x", "--since", "15/06/2021"],
+    ],
+)
+def test_bad_numbers_and_dates_are_refused_with_a_clear_error(
+    tmp_path: Path, args: list[str]
+) -> None:
+    result = cli(tmp_path, *args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "whole number of at least 1" in result.stderr or "YYYY-MM-DD" in result.stderr

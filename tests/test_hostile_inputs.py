@@ -76,3 +76,40 @@ def test_lru_keeps_the_recently_used() -> None:
     lru.put("c", 3)
     assert lru.get("b") is None and lru.get("a") == 1 and lru.get("c") == 3
     assert len(lru) == 2
+
+
+def test_the_same_file_reached_twice_is_indexed_once(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    corpus = settings.corpus[0]
+    target = write(corpus / "a.txt", ARTICLE_A)
+    (corpus / "alias.txt").symlink_to(target)
+    (corpus / "sub").mkdir()
+    (corpus / "sub" / "again").symlink_to(corpus, target_is_directory=True)  # a link loop
+    import os
+
+    os.link(target, corpus / "hard.txt")
+    report = run_index(settings, embedder)
+    assert not report.failed
+    assert Snapshot.open(settings.index_dir).manifest["articles"] >= 1
+    assert run_index(settings, embedder).unchanged >= 1  # and a second run agrees
+
+
+def test_duplicate_ids_and_broken_lines_are_reported_and_the_rest_indexed(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    records = [
+        '{"id": "x", "title": "One", "text": "The first record about profits."}',
+        '{"id": "x", "title": "Two", "text": "A second record with the same id."}',
+        '{"id": "y", "title": "Three", "text": "The third record about the dollar."}',
+        '{"id": "z", "title": "Broken", "text": ',
+        '{"id": "w", "title": "Five", "text": "The fifth record about oil."}',
+    ]
+    write(settings.corpus[0] / "feed.jsonl", "\n".join(records) + "\n")
+    report = run_index(settings, embedder)
+    assert report.added == 3  # x, y and w
+    reasons = sorted(f.reason for f in report.failed)
+    assert len(reasons) == 2
+    assert reasons[0].startswith("line 4: malformed JSON")
+    assert reasons[1].startswith("record 2: id 'x' is also record 1's")
+    assert all(f.path.endswith("feed.jsonl") for f in report.failed)
