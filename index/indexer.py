@@ -8,6 +8,7 @@ All changes go into a new generation that is published atomically (see ``store``
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -86,6 +87,7 @@ class IndexReport:
 class _Scan:
     changed: list[tuple[FileRecord, list[Article]]] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
+    unreachable: set[str] = field(default_factory=set)  # folders that could not be listed
 
 
 def run_index(
@@ -106,14 +108,33 @@ def run_index(
         # A run killed earlier left its private copy behind: remove it even when this run
         # finds nothing to change (and so writes no generation of its own).
         remove_abandoned(index_dir)
+        # A rebuild starts a fresh index of the same sources: the roots it remembers.
+        remembered = remembered_roots(index_dir) if rebuild else []
         old = None if rebuild or not index_exists(index_dir) else Snapshot.open(index_dir)
         try:
-            _run(settings, embedder, old, paths, remove, progress, report)
+            _run(settings, embedder, old, paths, remove, progress, report, remembered)
         finally:
             if old is not None:
                 old.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def remembered_roots(index_dir: Path) -> list[str]:
+    """The roots an existing index remembers; none when there is no readable index (a
+    rebuild of a damaged index then starts from the configured corpus)."""
+    if not index_exists(index_dir):
+        return []
+    try:
+        snapshot = Snapshot.open(index_dir)
+    except Exception:
+        return []
+    try:
+        return [r[0] for r in snapshot.conn.execute("SELECT path FROM roots ORDER BY path")]
+    except sqlite3.Error:
+        return []
+    finally:
+        snapshot.close()
 
 
 def _run(
@@ -124,25 +145,30 @@ def _run(
     remove: Sequence[Path],
     progress: Progress,
     report: IndexReport,
+    remembered: Sequence[str] = (),
 ) -> None:
     old_roots = [r[0] for r in old.conn.execute("SELECT path FROM roots")] if old else []
     force = False
     if old is not None:
         check_compatible(old.manifest, embedder.name, backend=embedder_backend(embedder))
         force = old.manifest.get("chunk_tokens") != settings.chunk_tokens
-    roots = plan_roots(old_roots, paths, remove, settings.corpus if old is None else [])
+    if old is None and remembered:  # --rebuild
+        roots = plan_roots(list(remembered), paths, remove, [])
+    else:
+        roots = plan_roots(old_roots, paths, remove, settings.corpus if old is None else [])
     report.roots = roots
     known = {} if old is None or force else _known_files(old)
     live_roots = [r for r in roots if Path(r).exists()]
-    for r in set(roots) - set(live_roots):
-        report.warnings.append(
-            f"root {r} is missing; keeping its articles (use --remove {r} to drop them)"
+    for r in sorted(set(roots) - set(live_roots)):
+        report.failed.append(
+            FileFailure(r, f"folder is missing; its articles are kept (--remove {r} drops them)")
         )
     scan = _scan(live_roots, known, settings, progress, report)
     indexed_files = set(_known_files(old)) if old else set()
-    gone = sorted(
-        f for f in indexed_files - scan.seen if not _under_any(f, set(roots) - set(live_roots))
-    )
+    # A file not seen is gone only if its folder was read: a missing root or a folder
+    # that could not be listed (permissions, a failing disk) loses nothing.
+    out_of_reach = (set(roots) - set(live_roots)) | scan.unreachable
+    gone = sorted(f for f in indexed_files - scan.seen if not _under_any(f, out_of_reach))
     if old is not None and not scan.changed and not gone and roots == old_roots:
         report.passages = int(old.manifest.get("passages", 0))
         report.unchanged = int(old.manifest.get("articles", 0))
@@ -207,7 +233,8 @@ def _scan(
     max_bytes = int(settings.max_file_mb * 2**20)
     progress.start("scanning", None)
     for root in roots:
-        for path, supported in iter_article_files(Path(root)):
+        unreadable: list[tuple[Path, str]] = []
+        for path, supported in iter_article_files(Path(root), unreadable):
             if not supported:
                 report.skipped += 1
                 continue
@@ -232,6 +259,10 @@ def _scan(
                 # front-matter date): that file fails, the run goes on.
                 reason = f"cannot read file ({type(exc).__name__}: {str(exc)[:200]})"
                 report.failed.append(FileFailure(str(path), reason))
+        for folder, why in unreadable:
+            scan.unreachable.add(str(folder.resolve()))
+            reason = f"cannot read folder ({why}); its articles are kept"
+            report.failed.append(FileFailure(str(folder), reason))
     return scan
 
 

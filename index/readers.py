@@ -7,6 +7,7 @@ Every reader returns a ``ReadResult``; a file that cannot be read at all raises
 from __future__ import annotations
 
 import json
+import os
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -37,16 +38,27 @@ class ReadResult:
     problems: list[str] = field(default_factory=list)  # records skipped inside a file
 
 
-def iter_article_files(root: Path) -> Iterator[tuple[Path, bool]]:
-    """Yield ``(path, supported)`` for every non-hidden file under ``root``."""
+def iter_article_files(
+    root: Path, unreadable: list[tuple[Path, str]] | None = None
+) -> Iterator[tuple[Path, bool]]:
+    """Yield ``(path, supported)`` for every non-hidden file under ``root``. Folders that
+    cannot be listed are added to ``unreadable`` with the reason: their files are not
+    gone, only out of reach this time."""
     if root.is_file():
         yield root, root.suffix.lower() in SUPPORTED_SUFFIXES
         return
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
-            continue
-        yield path, path.suffix.lower() in SUPPORTED_SUFFIXES
+
+    def failed(exc: OSError) -> None:
+        if unreadable is not None:
+            unreadable.append((Path(exc.filename or root), exc.strerror or str(exc)))
+
+    for folder, dirs, files in os.walk(root, onerror=failed):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            path = Path(folder, name)
+            if name.startswith(".") or not path.is_file():
+                continue
+            yield path, path.suffix.lower() in SUPPORTED_SUFFIXES
 
 
 def read_file(path: Path, max_bytes: int) -> ReadResult:

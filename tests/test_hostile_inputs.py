@@ -3,6 +3,10 @@ behind is cleaned up, and caches that questions feed stay bounded."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +17,7 @@ from index.retriever import LRU, Retriever
 from index.settings import Settings
 from index.store import Snapshot
 
-from .conftest import ARTICLE_A, ARTICLE_B, HashEmbedder, write
+from .conftest import ARTICLE_A, ARTICLE_B, REPO, HashEmbedder, write
 
 
 @pytest.mark.parametrize(
@@ -86,8 +90,6 @@ def test_the_same_file_reached_twice_is_indexed_once(
     (corpus / "alias.txt").symlink_to(target)
     (corpus / "sub").mkdir()
     (corpus / "sub" / "again").symlink_to(corpus, target_is_directory=True)  # a link loop
-    import os
-
     os.link(target, corpus / "hard.txt")
     report = run_index(settings, embedder)
     assert not report.failed
@@ -113,3 +115,69 @@ def test_duplicate_ids_and_broken_lines_are_reported_and_the_rest_indexed(
     assert reasons[0].startswith("line 4: malformed JSON")
     assert reasons[1].startswith("record 2: id 'x' is also record 1's")
     assert all(f.path.endswith("feed.jsonl") for f in report.failed)
+
+
+def test_rebuild_re_embeds_the_remembered_roots(
+    settings: Settings, embedder: HashEmbedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = tmp_path / "elsewhere"
+    write(settings.corpus[0] / "a.txt", ARTICLE_A)
+    write(other / "b.txt", ARTICLE_B)
+    run_index(settings, embedder)
+    run_index(settings, embedder, [other])
+    # Run from a folder whose ./corpus is not the index's: the rebuild must not care.
+    monkeypatch.chdir(tmp_path)
+    elsewhere = settings.model_copy(update={"corpus": [tmp_path / "no-such-corpus"]})
+    report = run_index(elsewhere, embedder, rebuild=True)
+    assert report.added == 2 and not report.failed
+    assert sorted(report.roots) == sorted([str(settings.corpus[0].resolve()), str(other)])
+
+
+SCRIPT = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+from tests.conftest import HashEmbedder
+from index.indexer import run_index
+from index.settings import Settings
+settings = Settings(_env_file=None, index_dir=Path({index!r}), corpus=[Path({corpus!r})],
+                    chunk_tokens=40)
+report = run_index(settings, HashEmbedder())
+print(report.removed, len(report.failed), report.unchanged)
+print("\\n".join(f.path + ": " + f.reason for f in report.failed), file=sys.stderr)
+"""
+
+
+@pytest.mark.skipif(shutil.which("capsh") is None or os.geteuid() != 0, reason="needs capsh, root")
+def test_an_unreadable_folder_is_a_failure_not_a_deletion(
+    settings: Settings, embedder: HashEmbedder, tmp_path: Path
+) -> None:
+    corpus = settings.corpus[0]
+    write(corpus / "a.txt", ARTICLE_A)
+    write(corpus / "locked" / "b.txt", ARTICLE_B)
+    run_index(settings, embedder)
+    (corpus / "locked").chmod(0o000)
+    try:
+        script = SCRIPT.format(repo=str(REPO), index=str(settings.index_dir), corpus=str(corpus))
+        # Root reads anything: drop the capabilities that let it, as a normal user runs.
+        result = subprocess.run(
+            [
+                "capsh",
+                "--drop=cap_dac_override,cap_dac_read_search",
+                "--",
+                "-c",
+                f'{sys.executable} -c "$0"',
+                script,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        (corpus / "locked").chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    removed, failed, _ = (int(x) for x in result.stdout.split())
+    assert removed == 0 and failed == 1
+    assert "locked" in result.stderr and "cannot read folder" in result.stderr
+    assert Snapshot.open(settings.index_dir).manifest["articles"] == 2

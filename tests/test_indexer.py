@@ -151,7 +151,8 @@ def test_missing_root_keeps_its_articles(
     (other / "b.txt").unlink()
     other.rmdir()
     report = run_index(settings, embedder)
-    assert report.removed == 0 and any("missing" in w for w in report.warnings)
+    assert report.removed == 0
+    assert [(f.path, "missing" in f.reason) for f in report.failed] == [(str(other), True)]
     assert check_consistent(settings).manifest["articles"] == 2
 
 
