@@ -123,13 +123,19 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps([vars(h) for h in hits], ensure_ascii=False))
         return 0
+    from .terminal import printable
+
     for rank, h in enumerate(hits, 1):
         dense = "-" if h.dense is None else f"{h.dense:.3f}"
         lexical = "-" if h.lexical is None else f"{h.lexical:.2f}"
-        print(f"{rank:>2}. fused {h.score:.4f}  dense {dense}  lexical {lexical}  {h.title}")
-        print(f"    {h.path or h.url or ''}")
         snippet = " ".join(h.text.split())
-        print(f"    {snippet[:300]}{'…' if len(snippet) > 300 else ''}")
+        print(
+            printable(
+                f"{rank:>2}. fused {h.score:.4f}  dense {dense}  lexical {lexical}  {h.title}\n"
+                f"    {h.path or h.url or ''}\n"
+                f"    {snippet[:300]}{'…' if len(snippet) > 300 else ''}"
+            )
+        )
     return 0
 
 

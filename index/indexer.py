@@ -8,6 +8,7 @@ All changes go into a new generation that is published atomically (see ``store``
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -19,7 +20,7 @@ from .chunking import chunk_article
 from .documents import Article, Passage
 from .embedding import Embedder, embedder_backend
 from .errors import ConfigError, UnreadableFileError
-from .readers import iter_article_files, read_file
+from .readers import iter_article_files, read_file, too_large
 from .sentences import quote_spans
 from .settings import Settings
 from .store import (
@@ -212,6 +213,16 @@ def plan_roots(
     return sorted(r for r in roots if r not in dropped)
 
 
+def _valid_name(path: str) -> bool:
+    """A path that can be stored and shown: bytes that are not UTF-8 in a file name
+    arrive as lone surrogates, which SQLite and JSON refuse."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _under_any(path: str, roots: Iterable[str]) -> bool:
     return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
 
@@ -234,6 +245,7 @@ def _scan(
     progress.start("scanning", None)
     for root in roots:
         unreadable: list[tuple[Path, str]] = []
+        inside = str(Path(root).resolve())
         for path, supported in iter_article_files(Path(root), unreadable):
             if not supported:
                 report.skipped += 1
@@ -241,10 +253,25 @@ def _scan(
             key = str(path.resolve())
             if key in scan.seen:  # the same file again, through a link: once is enough
                 continue
+            if not settings.follow_external_links and not _under_any(key, [inside]):
+                report.skipped += 1
+                report.warnings.append(
+                    f"{path} links outside {root} to {key}: not indexed "
+                    "(ARTICLEBOT_FOLLOW_EXTERNAL_LINKS=true indexes such files)"
+                )
+                continue
+            if not _valid_name(key):
+                report.failed.append(
+                    FileFailure(
+                        os.fsencode(key).decode("utf-8", "replace"),
+                        "the file name is not valid UTF-8; rename the file",
+                    )
+                )
+                continue
             scan.seen.add(key)
             progress.advance()
             try:
-                record = _changed_record(path, known.get(key))
+                record = _changed_record(path, known.get(key), max_bytes)
                 if record is None:
                     continue
                 result = read_file(path, max_bytes)
@@ -266,13 +293,17 @@ def _scan(
     return scan
 
 
-def _changed_record(path: Path, old: FileRecord | None) -> FileRecord | None:
-    """None when the file is the one already indexed; else its new record."""
+def _changed_record(path: Path, old: FileRecord | None, max_bytes: int) -> FileRecord | None:
+    """None when the file is the one already indexed; else its new record. A file over
+    the size limit fails before it is read: hashing a 2 GB file whole cost 2 GB of RAM."""
     try:
         st = path.stat()
         if old and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
             return None
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if st.st_size > max_bytes:
+            raise UnreadableFileError(path, too_large(st.st_size, max_bytes))
+        with open(path, "rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
     except OSError as exc:
         raise UnreadableFileError(path, f"cannot read file ({exc.strerror or exc})") from exc
     record = FileRecord(str(path.resolve()), st.st_size, st.st_mtime_ns, digest)

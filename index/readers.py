@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -61,17 +62,20 @@ def iter_article_files(
             yield path, path.suffix.lower() in SUPPORTED_SUFFIXES
 
 
+def too_large(size: int, max_bytes: int) -> str:
+    return (
+        f"file is {size / 2**20:.1f} MB, above the {max_bytes / 2**20:.0f} MB limit "
+        "(raise ARTICLEBOT_MAX_FILE_MB or split the file)"
+    )
+
+
 def read_file(path: Path, max_bytes: int) -> ReadResult:
     """Read one file into articles; raise ``UnreadableFileError`` if nothing is usable."""
     path = path.resolve()
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise UnreadableFileError(
-                path,
-                f"file is {size / 2**20:.1f} MB, above the {max_bytes / 2**20:.0f} MB limit "
-                "(raise ARTICLEBOT_MAX_FILE_MB or split the file)",
-            )
+            raise UnreadableFileError(path, too_large(size, max_bytes))
         data = path.read_bytes()
     except OSError as exc:
         raise UnreadableFileError(path, f"cannot read file ({exc.strerror or exc})") from exc
@@ -183,16 +187,46 @@ def _read_text(raw: str, path: Path) -> Article:
     )
 
 
+MAX_FRONT_MATTER = 64 * 1024  # characters; metadata, not content
+
+
 def _parse_front_matter(block: str, path: Path) -> dict[str, Any]:
     import yaml
 
+    if len(block) > MAX_FRONT_MATTER:
+        raise UnreadableFileError(
+            path, f"front matter is over {MAX_FRONT_MATTER // 1024} KB; keep it to metadata"
+        )
     try:
-        meta = yaml.safe_load(block)
+        meta = yaml.load(block, Loader=_front_matter_loader())
     except yaml.YAMLError as exc:
         raise UnreadableFileError(path, f"malformed YAML front matter ({exc})") from exc
     if not isinstance(meta, dict):
         raise UnreadableFileError(path, "front matter must be a YAML mapping (key: value)")
     return meta
+
+
+@cache
+def _front_matter_loader() -> type:
+    """PyYAML's safe loader without aliases (a 400-byte "billion laughs" expands to
+    gigabytes) and with dates left as text (``2024-02-30`` must not fail the file:
+    ``iso_date`` judges it)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                raise yaml.composer.ComposerError(
+                    None, None, "aliases (*name) are not allowed in front matter"
+                )
+            return super().compose_node(parent, index)
+
+    resolvers = {
+        first: [(tag, rx) for tag, rx in found if tag != "tag:yaml.org,2002:timestamp"]
+        for first, found in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    setattr(Loader, "yaml_implicit_resolvers", resolvers)  # the class's own copy  # noqa: B010
+    return Loader
 
 
 def _read_html(raw: str, path: Path) -> Article:

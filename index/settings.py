@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         description="Above this many passages the vector index is HNSW instead of exact.",
     )
     max_file_mb: float = Field(50.0, gt=0, description="Larger files are skipped.")
+    follow_external_links: bool = Field(
+        False,
+        description="Index files that links in a corpus folder point to outside it. Off: "
+        "such a link is skipped with a warning (a link to /etc/passwd must not become "
+        "quotable to Discord users).",
+    )
 
     # --- answering ---------------------------------------------------------------------
     abstain_below: float | None = Field(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import unicodedata
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,17 @@ if TYPE_CHECKING:
     from .evaluation import ModeReport
 
 
+def printable(text: str) -> str:
+    """``text`` without control characters but line breaks and tabs: article text with
+    ANSI or OSC escapes (``\\033[2J``, ``\\033]0;title\\007``) must not drive the terminal."""
+    return "".join(c for c in text if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cf"))
+
+
 def render_answer(answer: Answer, width: int = 88) -> str:
+    return printable(_render_answer(answer, width))
+
+
+def _render_answer(answer: Answer, width: int) -> str:
     lines: list[str] = []
     if answer.follows:
         lines.append(f"(following up on: {answer.follows})\n")

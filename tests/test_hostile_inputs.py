@@ -181,3 +181,91 @@ def test_an_unreadable_folder_is_a_failure_not_a_deletion(
     assert removed == 0 and failed == 1
     assert "locked" in result.stderr and "cannot read folder" in result.stderr
     assert Snapshot.open(settings.index_dir).manifest["articles"] == 2
+
+
+BILLION_LAUGHS = (
+    "---\n"
+    + "\n".join(
+        [
+            'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+            *(
+                f"{c}: &{c} [{','.join(['*' + p] * 9)}]"
+                for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+            ),
+        ]
+    )
+    + "\n---\nThe body of the article.\n"
+)
+
+
+def test_front_matter_aliases_are_refused_quickly(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    write(settings.corpus[0] / "a.txt", ARTICLE_A)
+    write(settings.corpus[0] / "laughs.md", BILLION_LAUGHS)
+    report = run_index(settings, embedder)  # expanded, this is 9^9 strings
+    assert [Path(f.path).name for f in report.failed] == ["laughs.md"]
+    assert "aliases" in report.failed[0].reason
+    assert report.added == 1
+
+
+def test_impossible_front_matter_dates_do_not_fail_the_file(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    write(settings.corpus[0] / "d.md", "---\ntitle: Dated\ndate: 2024-02-30\n---\nText here.\n")
+    report = run_index(settings, embedder)
+    assert report.added == 1 and not report.failed
+
+
+def test_an_oversized_file_is_refused_before_it_is_read(
+    settings: Settings, embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = settings.corpus[0] / "huge.txt"
+    with open(big, "wb") as handle:  # sparse: 3 GB that take no disk
+        handle.truncate(3 * 2**30)
+    write(settings.corpus[0] / "a.txt", ARTICLE_A)
+    opened: list[str] = []
+    real_open = open
+
+    def watching_open(file: object, *args: object, **kwargs: object) -> object:
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr("builtins.open", watching_open)
+    report = run_index(settings, embedder)
+    assert [Path(f.path).name for f in report.failed] == ["huge.txt"]
+    assert "above the 50 MB limit" in report.failed[0].reason
+    assert str(big) not in opened and str(big.resolve()) not in opened
+
+
+def test_links_out_of_the_corpus_are_not_followed(
+    settings: Settings, embedder: HashEmbedder, tmp_path: Path
+) -> None:
+    secret = write(tmp_path / "private" / "secret.txt", "Secret\n\nThe password is hunter2.")
+    write(settings.corpus[0] / "a.txt", ARTICLE_A)
+    (settings.corpus[0] / "passwd.txt").symlink_to(secret)
+    report = run_index(settings, embedder)
+    assert report.added == 1 and any("links outside" in w for w in report.warnings)
+    allowed = settings.model_copy(update={"follow_external_links": True})
+    assert run_index(allowed, embedder).added == 1  # now the secret is indexed too
+
+
+def test_a_file_name_that_is_not_utf8_fails_alone(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    write(settings.corpus[0] / "a.txt", ARTICLE_A)
+    name = os.path.join(os.fsencode(settings.corpus[0]), b"bad\xff\xfe.txt")
+    with open(name, "wb") as handle:
+        handle.write(b"Title\n\nSome text about profits.")
+    report = run_index(settings, embedder)
+    assert report.added == 1
+    assert [f.reason for f in report.failed] == [
+        "the file name is not valid UTF-8; rename the file"
+    ]
+
+
+def test_terminal_output_carries_no_control_characters() -> None:
+    from index.terminal import printable
+
+    hostile = "Profits\x1b[2J rose\x1b]0;PWNED\x07 by \u009b31m 5%\n\tnext line"
+    assert printable(hostile) == "Profits[2J rose]0;PWNED by 31m 5%\n\tnext line"
