@@ -8,7 +8,9 @@ group (the Discord bot does), so this core never imports them.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
@@ -33,7 +35,7 @@ def build_settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "index_dir", None):
         overrides["index_dir"] = args.index_dir
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
             f"ARTICLEBOT_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
@@ -42,6 +44,12 @@ def build_settings(args: argparse.Namespace) -> Settings:
         raise ConfigError(
             f"Invalid setting ({problems}). Fix it in the environment or .env."
         ) from None
+    if settings.index_dir.exists() and not settings.index_dir.is_dir():
+        raise ConfigError(
+            f"The index folder {settings.index_dir} is a file; point ARTICLEBOT_INDEX_DIR "
+            "(or --index-dir) at a folder."
+        )
+    return settings
 
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
@@ -299,6 +307,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk is full, as SQLite, FAISS and the OS each say it."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    text = str(exc).lower()
+    return "disk is full" in text or "no space left" in text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -307,6 +323,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ArticlebotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except (OSError, sqlite3.Error, RuntimeError) as exc:
+        if not disk_full(exc):
+            raise
+        print(
+            "error: the disk is full; free some space and run again "
+            "(the previous index is unchanged).",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         print("interrupted; the previous index is unchanged", file=sys.stderr)
         return 130

@@ -70,32 +70,51 @@ class ModeReport:
 
 
 def load_questions(path: Path) -> list[EvalQuestion]:
+    """JSONL questions or a SQuAD JSON file; anything else is a clear error."""
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"Cannot read the question file {path}: {exc.strerror}.") from exc
-    stripped = raw.lstrip()
-    if stripped.startswith("{") and '"data"' in stripped[:200] and "\n{" not in stripped[:200]:
-        try:
-            return _squad_questions(json.loads(raw))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{path} is not a valid SQuAD file: {exc}.") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8."
+        ) from None
+    try:  # one JSON document: SQuAD (wherever its "data" key stands)
+        whole = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError):
+        whole = None
+    if isinstance(whole, dict) and "data" in whole:
+        return _squad_questions(whole, path)
     return _jsonl_questions(raw, path)
 
 
-def _squad_questions(data: dict[str, Any]) -> list[EvalQuestion]:
+def _squad_questions(data: dict[str, Any], path: Path) -> list[EvalQuestion]:
+    try:
+        return _squad_records(data)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(
+            f'{path} is not a valid SQuAD file (expected {{"data": [{{"title", '
+            f'"paragraphs": [{{"qas": [...]}}]}}]}}; problem: {exc!r}).'
+        ) from None
+
+
+def _squad_records(data: dict[str, Any]) -> list[EvalQuestion]:
     out = []
     for article in data["data"]:
         title = str(article.get("title", "")).replace("_", " ") or None
         for paragraph in article["paragraphs"]:
             for qa in paragraph["qas"]:
-                answers = tuple(dict.fromkeys(a["text"] for a in qa.get("answers", [])))
+                answers = tuple(dict.fromkeys(str(a["text"]) for a in qa.get("answers", [])))
                 impossible = qa.get("is_impossible", False) or not answers
                 out.append(
                     EvalQuestion(
-                        qa["question"], () if impossible else answers, None if impossible else title
+                        str(qa["question"]),
+                        () if impossible else answers,
+                        None if impossible else title,
                     )
                 )
+    if not out:
+        raise KeyError("no questions")
     return out
 
 
@@ -107,22 +126,19 @@ def _jsonl_questions(raw: str, path: Path) -> list[EvalQuestion]:
         try:
             record = json.loads(line)
             question = str(record["question"]).strip()
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (json.JSONDecodeError, KeyError, TypeError, RecursionError) as exc:
             raise ConfigError(
                 f'{path}:{n}: each line must be a JSON object with a "question" ({exc}).'
-            ) from exc
+            ) from None
         answers = record.get("answers") or []
         if isinstance(answers, str):
             answers = [answers]
-        kind = record.get("kind")
-        out.append(
-            EvalQuestion(
-                question,
-                tuple(str(a) for a in answers),
-                record.get("article"),
-                str(kind) if kind is not None else None,
-            )
-        )
+        article, kind = record.get("article"), record.get("kind")
+        if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+            raise ConfigError(f'{path}:{n}: "answers" must be a list of strings.')
+        if article is not None and not isinstance(article, str):
+            raise ConfigError(f'{path}:{n}: "article" must be a string (id, path or title).')
+        out.append(EvalQuestion(question, tuple(answers), article, str(kind) if kind else None))
     if not out:
         raise ConfigError(f"{path} holds no questions.")
     return out

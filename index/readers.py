@@ -317,7 +317,8 @@ def _records_to_articles(records: Any, path: Path) -> ReadResult:
 
 
 def iso_date(value: object) -> str | None:
-    """Dates as ISO ``YYYY-MM-DD`` when they parse; otherwise the original text."""
+    """Dates as ISO ``YYYY-MM-DD`` when they parse; otherwise None: a date filter must be
+    able to trust every stored date ("yesterday" or "2024-13-45" would compare as text)."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -334,7 +335,7 @@ def iso_date(value: object) -> str | None:
             return datetime.strptime(text, fmt).date().isoformat()
         except ValueError:
             continue
-    return text
+    return None
 
 
 def _clean(value: object) -> str | None:

@@ -269,3 +269,76 @@ def test_terminal_output_carries_no_control_characters() -> None:
 
     hostile = "Profits\x1b[2J rose\x1b]0;PWNED\x07 by \u009b31m 5%\n\tnext line"
     assert printable(hostile) == "Profits[2J rose]0;PWNED by 31m 5%\n\tnext line"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"data": "x"}', "not a valid SQuAD file"),
+        (b'{"version": "v2.0", "other": 1, "data": [{"title": "T"}]}', "not a valid SQuAD"),
+        (b'{"question": "q?", "answers": 76}\n', '"answers" must be a list of strings'),
+        (b'{"question": "q?", "answers": ["a"], "article": 5}\n', '"article" must be a string'),
+        (b'{"question": "caf\xe9?"}\n', "not UTF-8"),
+        (b"[" * 100_000, "each line must be a JSON object"),
+    ],
+)
+def test_malformed_question_files_are_one_clear_error(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    from index.errors import ConfigError
+    from index.evaluation import load_questions
+
+    path = tmp_path / "q.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=message):
+        load_questions(path)
+
+
+def test_squad_file_whose_data_key_comes_late_is_read_as_squad(tmp_path: Path) -> None:
+    from index.evaluation import load_questions
+
+    squad = {"version": "v2.0", **{f"pad{i}": "x" * 50 for i in range(10)}}
+    squad["data"] = [
+        {"title": "T", "paragraphs": [{"qas": [{"question": "Q?", "answers": [{"text": "a"}]}]}]}
+    ]
+    path = tmp_path / "late.json"
+    path.write_text(__import__("json").dumps(squad, indent=1))
+    assert [q.question for q in load_questions(path)] == ["Q?"]
+
+
+def test_undated_and_unparseable_dates_do_not_pass_a_date_filter(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    from index.retriever import Filters
+
+    corpus = settings.corpus[0]
+    write(corpus / "dated.md", "---\ntitle: Dated\ndate: 2021-05-01\n---\nProfits rose sharply.\n")
+    write(corpus / "vague.md", "---\ntitle: Vague\ndate: yesterday\n---\nProfits rose again.\n")
+    write(corpus / "none.md", "---\ntitle: Undated\n---\nProfits rose once more.\n")
+    run_index(settings, embedder)
+    retriever = Retriever(settings, embedder)
+    titles = {
+        h.title for h in retriever.search("profits rose", 10, Filters(date_from="2000-01-01"))
+    }
+    assert titles == {"Dated"}
+    assert {h.date for h in retriever.search("profits rose", 10)} == {"2021-05-01", None}
+
+
+def test_disk_full_is_recognised_however_it_is_said() -> None:
+    import errno
+    import sqlite3
+
+    from index.cli import disk_full
+
+    assert disk_full(OSError(errno.ENOSPC, "No space left on device"))
+    assert disk_full(sqlite3.OperationalError("database or disk is full"))
+    assert disk_full(RuntimeError("Error in faiss::FileIOWriter: No space left on device"))
+    assert not disk_full(OSError(errno.EACCES, "Permission denied"))
+
+
+def test_an_index_folder_that_is_a_file_is_one_clear_error(tmp_path: Path) -> None:
+    from index.cli import main
+
+    (tmp_path / "idx").write_text("not a folder")
+    for command in (["stats"], ["index"], ["search", "x"]):
+        assert main([*command, "--index-dir", str(tmp_path / "idx")]) == 2
