@@ -80,7 +80,10 @@ class ArticleBot(commands.Bot):
         digest = hashlib.sha256(payload.encode()).hexdigest()
         if self.force_sync or not marker.exists() or marker.read_text() != digest:
             await self.tree.sync()  # global: may take a while to show up in Discord
-            marker.write_text(digest)
+            try:
+                marker.write_text(digest)
+            except OSError as exc:  # a read-only index folder: sync again next start
+                log.warning("cannot remember the command sync (%s)", exc)
             log.info("slash commands synced globally")
 
     async def on_ready(self) -> None:

@@ -78,12 +78,11 @@ class AnswerView(discord.ui.View):
         await self._vote(interaction, -1)
 
     async def _vote(self, interaction: discord.Interaction, vote: int) -> None:
-        await asyncio.to_thread(
+        stored = await asyncio.to_thread(
             self.cog.bot.feedback.record, self.result, interaction.user.id, vote
         )
-        await interaction.response.send_message(
-            "Thanks for the feedback!", ephemeral=True, allowed_mentions=NO_MENTIONS
-        )
+        reply = "Thanks for the feedback!" if stored else "Feedback is switched off here."
+        await interaction.response.send_message(reply, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     async def on_error(
         self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
 from index.answers import Answer
+
+log = logging.getLogger("articlebot.bot")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -24,16 +27,33 @@ CREATE TABLE IF NOT EXISTS feedback (
 
 
 class FeedbackStore:
+    """Votes in ``feedback.sqlite``. When it cannot be written (a read-only index folder:
+    replicas serving a shared index), feedback is off and the bot still answers."""
+
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(path, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute(_SCHEMA)
-        self._conn.commit()
+        self._conn: sqlite3.Connection | None = None
+        self.off_reason: str | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(_SCHEMA)
+            conn.commit()
+            self._conn = conn
+        except (OSError, sqlite3.Error) as exc:
+            self.off_reason = f"cannot write {path} ({exc})"
+            log.warning("feedback is off: %s", self.off_reason)
 
-    def record(self, answer: Answer, user_id: int, vote: int) -> None:
+    @property
+    def enabled(self) -> bool:
+        return self._conn is not None
+
+    def record(self, answer: Answer, user_id: int, vote: int) -> bool:
+        """Store a vote; False when feedback is off."""
+        if self._conn is None:
+            return False
         quotes = [
             {"text": q.text, "article_id": q.article_id, "start": q.start, "end": q.end}
             for q in answer.quotes
@@ -52,6 +72,8 @@ class FeedbackStore:
                 ),
             )
             self._conn.commit()
+        return True
 
     def close(self) -> None:
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .documents import Article, Passage
-from .errors import IndexBusyError, IndexMismatchError, IndexMissingError
+from .errors import ConfigError, IndexBusyError, IndexMismatchError, IndexMissingError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -212,8 +212,15 @@ class Snapshot:
 
 @contextlib.contextmanager
 def writer_lock(index_dir: Path) -> Iterator[None]:
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / "lock", "a+") as handle:
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(index_dir / "lock", "a+")  # noqa: SIM115 (closed by the with below)
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot write to the index folder {index_dir} ({exc.strerror or exc}); make it "
+            "writable, or point ARTICLEBOT_INDEX_DIR at a folder that is."
+        ) from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

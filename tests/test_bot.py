@@ -802,6 +802,31 @@ async def test_reply_to_an_answer_is_a_follow_up(
 
 
 @pytest.mark.asyncio
+async def test_bot_answers_when_feedback_cannot_be_written(
+    fake: FakeDiscord, library: tuple[Settings, Retriever]
+) -> None:
+    settings, retriever = library
+    feedback = settings.index_dir / "feedback.sqlite"
+    if feedback.exists():
+        feedback.unlink()
+    feedback.mkdir()  # SQLite cannot open it: as with a read-only index folder
+    try:
+        async with serving(fake, settings, retriever) as bot:
+            assert not bot.feedback.enabled
+            interaction, _ = await _ask(fake, QUESTION_FOOTBALL)
+            followup = await _answer_of(fake, interaction)
+            assert "Chelsea striker" in _embed(followup.json)["description"]
+            click = fake.interaction_create_component(
+                _custom_id(followup.json, emoji="👍"), message=int(followup.response["id"])
+            )
+            fake.dispatch("INTERACTION_CREATE", click)
+            reply = await fake.wait_for_request_async("POST", _callback_path(click))
+            assert reply.json["data"]["content"] == "Feedback is switched off here."
+    finally:
+        feedback.rmdir()
+
+
+@pytest.mark.asyncio
 async def test_feedback_and_more_quotes_buttons(
     fake: FakeDiscord, library: tuple[Settings, Retriever]
 ) -> None:

@@ -342,3 +342,58 @@ def test_an_index_folder_that_is_a_file_is_one_clear_error(tmp_path: Path) -> No
     (tmp_path / "idx").write_text("not a folder")
     for command in (["stats"], ["index"], ["search", "x"]):
         assert main([*command, "--index-dir", str(tmp_path / "idx")]) == 2
+
+
+INDEX_READ_ONLY = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+from tests.conftest import HashEmbedder
+from index.errors import ConfigError
+from index.indexer import run_index
+from index.settings import Settings
+from bot.feedback import FeedbackStore
+settings = Settings(_env_file=None, index_dir=Path({index!r}), corpus=[Path({corpus!r})],
+                    chunk_tokens=40)
+try:
+    run_index(settings, HashEmbedder())
+    print("indexed")
+except ConfigError as exc:
+    print("error:", exc)
+store = FeedbackStore(Path({index!r}) / "feedback.sqlite")
+print("feedback", store.enabled, store.off_reason is not None)
+"""
+
+
+@pytest.mark.skipif(shutil.which("capsh") is None or os.geteuid() != 0, reason="needs capsh, root")
+def test_a_read_only_index_folder_is_one_clear_error_and_the_bot_serves_without_feedback(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    write(settings.corpus[0] / "a.txt", ARTICLE_A)
+    run_index(settings, embedder)
+    (settings.index_dir / "lock").unlink()
+    settings.index_dir.chmod(0o555)
+    try:
+        script = INDEX_READ_ONLY.format(
+            repo=str(REPO), index=str(settings.index_dir), corpus=str(settings.corpus[0])
+        )
+        result = subprocess.run(
+            [
+                "capsh",
+                "--drop=cap_dac_override,cap_dac_read_search",
+                "--",
+                "-c",
+                f'{sys.executable} -c "$0"',
+                script,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        settings.index_dir.chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("error: Cannot write to the index folder")
+    assert lines[1] == "feedback False True"
