@@ -15,7 +15,7 @@ from discord.ext import commands
 from index.answers import Answer, answer
 from index.retriever import Filters
 
-from .render import escape, render_answer, shorten, to_discord
+from .render import escape, render_answer, safe, shorten, to_discord
 
 if TYPE_CHECKING:
     from .client import ArticleBot
@@ -188,8 +188,8 @@ class AskCog(commands.Cog):
         total, rows = await asyncio.to_thread(self._article_page, page)
         pages = max(1, -(-total // SOURCES_PAGE))
         lines = [
-            f"{(page - 1) * SOURCES_PAGE + i + 1}. {escape(shorten(t, 120))}"
-            + (f" ({d})" if d else "")
+            f"{(page - 1) * SOURCES_PAGE + i + 1}. {safe(t, 120)}"
+            + (f" ({safe(d, 30)})" if d else "")
             for i, (t, d) in enumerate(rows)
         ]
         embed = discord.Embed(

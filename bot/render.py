@@ -37,6 +37,22 @@ def escape(text: str) -> str:
     return _EVERYONE.sub("@\u200b\\1", text)
 
 
+def safe(text: str, limit: int) -> str:
+    """``text`` escaped, and at most ``limit`` characters *after* escaping: escaping can
+    double a text's length, so a title cut to 200 and then escaped could pass Discord's
+    256. Every string from an article or a user goes through here."""
+    cut = limit
+    while cut > 1:
+        out = escape(shorten(text, cut))
+        if len(out) <= limit:
+            return out
+        cut = min(cut - 1, cut - (len(out) - limit))
+    return "…"
+
+
+MAX_LINK = 300  # a longer url is shown as its site, not as a link that fills the field
+
+
 def shorten(text: str, limit: int) -> str:
     """``text`` cut to at most ``limit`` chars at a sentence end, else a word boundary,
     with an ellipsis; never mid-word."""
@@ -82,12 +98,12 @@ def render_quote(quote: Quote, limit: int = OUR_QUOTE) -> str:
 
 
 def render_answer(answer: Answer, freshness: str = "") -> EmbedSpec:
-    title = shorten(answer.question.replace("\n", " "), OUR_TITLE)
+    title = safe(answer.question.replace("\n", " "), OUR_TITLE)
     if answer.abstained:
-        return _render_abstention(answer, escape(title), freshness)
+        return _render_abstention(answer, title, freshness)
     parts: list[str] = []
     if answer.follows:
-        parts.append(f"*Following up on:* {escape(shorten(answer.follows, 150))}")
+        parts.append(f"*Following up on:* {safe(answer.follows, 150)}")
     for quote in answer.quotes:
         block = render_quote(quote)
         if sum(len(p) + 2 for p in parts) + len(block) > OUR_DESCRIPTION:
@@ -97,7 +113,7 @@ def render_answer(answer: Answer, freshness: str = "") -> EmbedSpec:
         parts.append(block)
     sources = render_sources(answer)
     return EmbedSpec(
-        title=escape(title),
+        title=title,
         description="\n\n".join(parts),
         fields=(("Sources", sources),),
         footer=freshness,
@@ -107,13 +123,14 @@ def render_answer(answer: Answer, freshness: str = "") -> EmbedSpec:
 def render_sources(answer: Answer) -> str:
     lines: list[str] = []
     for s in answer.sources:
-        name = escape(shorten(s.title, 120))
-        meta = " · ".join(escape(x) for x in (s.source, s.date) if x)
-        if s.link or s.url:
-            link = (s.link or s.url or "").replace(")", "%29").replace(" ", "%20")
+        name = safe(s.title, 120)
+        meta = " · ".join(safe(x, 60) for x in (s.source, s.date) if x)
+        link = next((u for u in (s.link, s.url) if u and len(u) <= MAX_LINK), None)
+        if link:
+            link = link.replace(")", "%29").replace(" ", "%20")
             line = f"**[{s.citation}]** [{name}]({link})"
         else:
-            where = escape(shorten(s.path or "", 120))
+            where = safe(_site(s.url) if s.url else s.path or "", 120)
             line = f"**[{s.citation}]** {name}" + (f" — {where}" if where else "")
         line += f" ({meta})" if meta else ""
         if sum(len(x) + 1 for x in lines) + len(line) > OUR_SOURCES:
@@ -123,11 +140,17 @@ def render_sources(answer: Answer) -> str:
     return "\n".join(lines) or "—"
 
 
+def _site(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc or url
+
+
 def _render_abstention(answer: Answer, title: str, freshness: str) -> EmbedSpec:
     lines = ["The articles don't seem to cover this."]
     if answer.closest:
         lines.append("\nClosest articles:")
-        lines.extend(f"• {escape(shorten(t, 150))}" for t in answer.closest)
+        lines.extend(f"• {safe(t, 150)}" for t in answer.closest)
     return EmbedSpec(title=title, description="\n".join(lines), footer=freshness, color=0x718096)
 
 

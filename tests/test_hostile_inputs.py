@@ -4,6 +4,7 @@ behind is cleaned up, and caches that questions feed stay bounded."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -397,3 +398,39 @@ def test_a_read_only_index_folder_is_one_clear_error_and_the_bot_serves_without_
     lines = result.stdout.splitlines()
     assert lines[0].startswith("error: Cannot write to the index folder")
     assert lines[1] == "feedback False True"
+
+
+def _answer_with(title: str, question: str = "q", url: str | None = None, date: str | None = None):  # type: ignore[no-untyped-def]
+    from index.answers import Answer, Quote, Source
+
+    quote = Quote("Profits rose.", "a1", 0, 13, 1.0, 1, False, False)
+    source = Source(1, "a1", title, url, "/x/a.txt", date, None, None, url)
+    return Answer(question, (quote,), (source,), False)
+
+
+def test_discord_titles_stay_within_the_limit_after_escaping() -> None:
+    from bot.render import TITLE_LIMIT, render_answer
+
+    hostile = "*_`~|>#" * 120  # every character needs an escape
+    spec = render_answer(_answer_with("t", question=hostile))
+    assert len(spec.title) <= TITLE_LIMIT and spec.title.startswith("\\*")
+
+
+def test_a_huge_url_does_not_push_its_source_out() -> None:
+    from bot.render import OUR_SOURCES, render_sources
+
+    ans = _answer_with("Oil deal signed", url="https://example.com/" + "a" * 1500)
+    sources = render_sources(ans)
+    assert sources.startswith("**[1]** Oil deal signed") and "more" not in sources
+    assert len(sources) <= OUR_SOURCES and "example.com" in sources
+
+
+def test_dates_and_titles_from_articles_are_escaped_and_bounded() -> None:
+    from bot.render import render_sources, safe
+
+    ans = _answer_with("@everyone [click me](http://evil.example)", date="@here " + "x" * 900)
+    sources = render_sources(ans)
+    assert "@everyone" not in sources and "@here" not in sources
+    assert re.search(r"(?<!\\)\[click me\]\(", sources) is None  # no live masked link
+    assert len(sources) < 400
+    assert len(safe("`" * 1000, 100)) <= 100
