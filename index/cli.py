@@ -64,7 +64,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
             settings,
             embedder,
             [Path(p) for p in args.paths],
-            rebuild=args.rebuild,
+            rebuild=args.rebuild or args.repair,
             remove=[Path(p) for p in args.remove],
             progress=progress,
         )
@@ -90,6 +90,8 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
     snapshot = Snapshot.open(settings.index_dir)
     try:
+        if args.check:
+            snapshot.verify()  # raises IndexDamagedError, one line, exit 2
         m = snapshot.manifest
         roots = [r[0] for r in snapshot.conn.execute("SELECT path FROM roots ORDER BY path")]
         stats: dict[str, Any] = {
@@ -244,6 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", help="folders or files to add (default: remembered roots)")
     p.add_argument("--rebuild", action="store_true", help="start a new index from scratch")
     p.add_argument(
+        "--repair",
+        action="store_true",
+        help="rebuild a damaged index from the sources it remembers (or the corpus setting)",
+    )
+    p.add_argument(
         "--remove",
         action="append",
         default=[],
@@ -255,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stats", parents=[common], help="show what the index holds")
     p.add_argument("--json", action="store_true", help="print a flat JSON object")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="also verify every file's checksum and SQLite's integrity (slower)",
+    )
     p.set_defaults(handler=cmd_stats)
 
     filters = argparse.ArgumentParser(add_help=False)

@@ -21,6 +21,10 @@ class IndexMismatchError(ArticlebotError):
     """The index on disk was built with another model, dimension or schema."""
 
 
+class IndexDamagedError(ArticlebotError):
+    """A file of the published index is truncated, garbage or missing."""
+
+
 class IndexBusyError(ArticlebotError):
     """Another process is writing the same index."""
 

@@ -24,10 +24,13 @@ from .readers import iter_article_files, read_file, too_large
 from .sentences import quote_spans
 from .settings import Settings
 from .store import (
+    DB_NAME,
     FileRecord,
     GenerationWriter,
     Snapshot,
     check_compatible,
+    connect_readonly,
+    current_generation_dir,
     index_exists,
     remove_abandoned,
     writer_lock,
@@ -122,20 +125,21 @@ def run_index(
 
 
 def remembered_roots(index_dir: Path) -> list[str]:
-    """The roots an existing index remembers; none when there is no readable index (a
-    rebuild of a damaged index then starts from the configured corpus)."""
+    """The roots an existing index remembers, read straight from its database (a rebuild
+    or repair must not depend on the rest of the index being sound); none when even that
+    cannot be read: the rebuild then starts from the configured corpus."""
     if not index_exists(index_dir):
         return []
     try:
-        snapshot = Snapshot.open(index_dir)
+        conn = connect_readonly(current_generation_dir(index_dir) / DB_NAME)
     except Exception:
         return []
     try:
-        return [r[0] for r in snapshot.conn.execute("SELECT path FROM roots ORDER BY path")]
+        return [r[0] for r in conn.execute("SELECT path FROM roots ORDER BY path")]
     except sqlite3.Error:
         return []
     finally:
-        snapshot.close()
+        conn.close()
 
 
 def _run(

@@ -9,6 +9,7 @@ file read) and switches to it without a restart.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import sqlite3
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from . import ranking
 from .embedding import Embedder, embedder_backend, make_embedder
-from .errors import ConfigError
+from .errors import ArticlebotError, ConfigError
 from .ranking import Candidate, QueryTerms, StoredSentence
 from .settings import Settings
 from .store import DB_NAME, Snapshot, check_compatible, connect_readonly, current_generation_dir
@@ -29,6 +30,8 @@ from .text import query_words, stem
 
 if TYPE_CHECKING:
     import numpy as np
+
+log = logging.getLogger("articlebot.index")
 
 #: Weight of the dense score in the fusion (lexical gets the rest). Measured on the BBC +
 #: SQuAD benchmark: passage recall@1 0.84 at 0.4 vs 0.79 for reciprocal rank fusion.
@@ -174,7 +177,11 @@ class Retriever:
         if live != loaded.name:
             with self._lock:
                 if self._loaded.name != live:
-                    self._loaded = self._load()
+                    try:
+                        self._loaded = self._load()
+                    except ArticlebotError as exc:  # keep serving the generation we have
+                        log.warning("not switching to %s: %s", live, exc)
+                        return self._loaded
                 loaded = self._loaded
         return loaded
 

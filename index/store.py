@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import time
@@ -27,7 +29,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .documents import Article, Passage
-from .errors import ConfigError, IndexBusyError, IndexMismatchError, IndexMissingError
+from .errors import (
+    ConfigError,
+    IndexBusyError,
+    IndexDamagedError,
+    IndexMismatchError,
+    IndexMissingError,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -85,15 +93,24 @@ def index_exists(index_dir: Path) -> bool:
     return (index_dir / "CURRENT").is_file()
 
 
+REPAIR = "Run `articlebot index --repair` to rebuild it from its sources."
+CHECKSUMS_NAME = "CHECKSUMS"  # sizes and sha256 of the generation's files, as published
+_GENERATION_NAME = re.compile(r"gen-\d{6}")
+
+
 def current_generation_dir(index_dir: Path) -> Path:
     pointer = index_dir / "CURRENT"
     try:
-        name = pointer.read_text().strip()
+        name = pointer.read_bytes().decode("ascii").strip()
     except FileNotFoundError:
         raise IndexMissingError(
             f"No index in {index_dir}. Run `articlebot index` to build one "
             "(or point ARTICLEBOT_INDEX_DIR / --index-dir at an existing one)."
         ) from None
+    except (UnicodeDecodeError, OSError):
+        name = ""
+    if not _GENERATION_NAME.fullmatch(name):
+        raise IndexDamagedError(f"The index pointer {pointer} is damaged. {REPAIR}")
     return index_dir / name
 
 
@@ -165,8 +182,15 @@ class Snapshot:
 
     def __init__(self, gen_dir: Path) -> None:
         self.dir = gen_dir
+        check_sizes(gen_dir)
         self.conn = connect_readonly(gen_dir / DB_NAME)
-        self.manifest = read_manifest(self.conn)
+        try:
+            self.manifest = read_manifest(self.conn)
+        except (sqlite3.DatabaseError, ValueError) as exc:
+            self.conn.close()
+            raise IndexDamagedError(
+                f"The index database in {gen_dir} is damaged ({exc}). {REPAIR}"
+            ) from None
         self._vectors: Any = None
 
     @classmethod
@@ -177,13 +201,15 @@ class Snapshot:
                 if not (gen_dir / DB_NAME).is_file():
                     raise FileNotFoundError(gen_dir / DB_NAME)
                 return cls(gen_dir)
-            except (FileNotFoundError, sqlite3.OperationalError):
-                if attempt == 2:
-                    raise IndexMissingError(
-                        f"The index in {index_dir} is incomplete (missing {gen_dir.name}). "
-                        "Run `articlebot index --rebuild`."
-                    ) from None
-                time.sleep(0.05)
+            except (FileNotFoundError, sqlite3.OperationalError, IndexDamagedError) as exc:
+                if attempt < 2:
+                    time.sleep(0.05)
+                    continue
+                if isinstance(exc, IndexDamagedError):
+                    raise
+                raise IndexMissingError(
+                    f"The index in {index_dir} is incomplete (missing {gen_dir.name}). {REPAIR}"
+                ) from None
         raise AssertionError("unreachable")
 
     @property
@@ -195,13 +221,30 @@ class Snapshot:
         if self._vectors is None:
             import faiss
 
-            index: Any = faiss.read_index(str(self.dir / FAISS_NAME))
+            try:
+                index: Any = faiss.read_index(str(self.dir / FAISS_NAME))
+            except RuntimeError as exc:
+                reason = str(exc).strip().splitlines()[-1][:200]
+                raise IndexDamagedError(
+                    f"The vector file of {self.dir} is damaged ({reason}). {REPAIR}"
+                ) from None
             inner = faiss.downcast_index(index.index)
             if isinstance(inner, faiss.IndexHNSW):
                 # faiss's default (16) trades too much recall for speed at 1M passages.
                 inner.hnsw.efSearch = HNSW_EF_SEARCH
             self._vectors = index
         return self._vectors
+
+    def verify(self) -> None:
+        """The thorough check, on demand (``stats --check``): checksums of every file and
+        SQLite's ``PRAGMA quick_check``."""
+        check_sizes(self.dir, checksums=True)
+        result = self.conn.execute("PRAGMA quick_check").fetchone()[0]
+        if result != "ok":
+            raise IndexDamagedError(
+                f"The index database in {self.dir} fails its check ({result}). {REPAIR}"
+            )
+        _ = self.vectors
 
     def size_on_disk(self) -> int:
         return sum(p.stat().st_size for p in self.dir.iterdir() if p.is_file())
@@ -404,7 +447,8 @@ class GenerationWriter:
         import faiss
 
         faiss.write_index(vectors, str(self.work_dir / FAISS_NAME))
-        for name in (DB_NAME, FAISS_NAME):
+        write_checksums(self.work_dir)
+        for name in (DB_NAME, FAISS_NAME, CHECKSUMS_NAME):
             fsync_path(self.work_dir / name)
         os.rename(self.work_dir, self.final_dir)
         fsync_path(self.index_dir)
@@ -459,6 +503,40 @@ def build_vector_index(data: tuple[np.ndarray, np.ndarray], dimension: int, ann:
     if len(ids):
         index.add_with_ids(vecs, ids)
     return index
+
+
+def write_checksums(gen_dir: Path) -> None:
+    sums = {name: _file_sum(gen_dir / name) for name in (DB_NAME, FAISS_NAME)}
+    (gen_dir / CHECKSUMS_NAME).write_text(json.dumps(sums, indent=1))
+
+
+def _file_sum(path: Path) -> dict[str, Any]:
+    with open(path, "rb") as handle:
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+    return {"size": path.stat().st_size, "sha256": digest}
+
+
+def check_sizes(gen_dir: Path, *, checksums: bool = False) -> None:
+    """Cheap on every open: each file has the size it was published with (a truncated or
+    replaced file is caught before SQLite or FAISS trip over it). ``checksums`` also
+    compares the sha256 of every file."""
+    path = gen_dir / CHECKSUMS_NAME
+    if not path.exists():
+        return  # a generation published before checksums were kept
+    try:
+        expected = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise IndexDamagedError(f"{path} is damaged. {REPAIR}") from None
+    for name, want in expected.items():
+        try:
+            size = (gen_dir / name).stat().st_size
+        except OSError:
+            raise IndexDamagedError(f"{gen_dir / name} is missing. {REPAIR}") from None
+        bad = size != want.get("size") or (
+            checksums and _file_sum(gen_dir / name)["sha256"] != want.get("sha256")
+        )
+        if bad:
+            raise IndexDamagedError(f"{gen_dir / name} is damaged (not as published). {REPAIR}")
 
 
 def _index_type(index: Any) -> str:

@@ -434,3 +434,60 @@ def test_dates_and_titles_from_articles_are_escaped_and_bounded() -> None:
     assert re.search(r"(?<!\\)\[click me\]\(", sources) is None  # no live masked link
     assert len(sources) < 400
     assert len(safe("`" * 1000, 100)) <= 100
+
+
+def _built(settings: Settings, embedder: HashEmbedder) -> Path:
+    write(settings.corpus[0] / "a.txt", ARTICLE_A)
+    write(settings.corpus[0] / "b.txt", ARTICLE_B)
+    run_index(settings, embedder)
+    return Snapshot.open(settings.index_dir).dir
+
+
+@pytest.mark.parametrize("damage", ["truncate-vectors", "garbage-sqlite", "binary-current"])
+def test_a_damaged_index_is_one_clear_line_and_repair_restores_it(
+    settings: Settings, embedder: HashEmbedder, damage: str
+) -> None:
+    from index.errors import IndexDamagedError
+
+    gen = _built(settings, embedder)
+    if damage == "truncate-vectors":
+        data = (gen / "vectors.faiss").read_bytes()
+        (gen / "vectors.faiss").write_bytes(data[: len(data) // 2])
+    elif damage == "garbage-sqlite":
+        size = (gen / "index.sqlite").stat().st_size
+        (gen / "index.sqlite").write_bytes(os.urandom(size))  # same size: caught by SQLite
+    else:
+        (settings.index_dir / "CURRENT").write_bytes(b"\xff\xfe\x00gen")
+    with pytest.raises(IndexDamagedError, match="articlebot index --repair"):
+        Retriever(settings, embedder).search("profits", 3)
+    with pytest.raises(IndexDamagedError, match="--repair"):
+        run_index(settings, embedder)  # a plain run does not call a damaged index unchanged
+    report = run_index(settings, embedder, rebuild=True)  # what --repair does
+    assert report.added == 2 and not report.failed
+    assert Retriever(settings, embedder).search("TimeWarner profits", 3)
+
+
+def test_stats_check_verifies_checksums(settings: Settings, embedder: HashEmbedder) -> None:
+    from index.errors import IndexDamagedError
+
+    gen = _built(settings, embedder)
+    Snapshot.open(settings.index_dir).verify()  # sound
+    data = bytearray((gen / "vectors.faiss").read_bytes())
+    data[-5] ^= 0xFF  # same size, different bytes: only the checksum sees it
+    (gen / "vectors.faiss").write_bytes(bytes(data))
+    Snapshot.open(settings.index_dir)  # the cheap check on open passes
+    with pytest.raises(IndexDamagedError, match="not as published"):
+        Snapshot.open(settings.index_dir).verify()
+
+
+def test_the_bot_keeps_serving_when_a_new_generation_is_damaged(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    _built(settings, embedder)
+    retriever = Retriever(settings, embedder)
+    assert retriever.search("TimeWarner profits", 3)
+    write(settings.corpus[0] / "c.txt", "Extra story\n\nA third article about the dollar.")
+    run_index(settings, embedder)
+    new_gen = Snapshot.open(settings.index_dir).dir
+    (new_gen / "vectors.faiss").write_bytes(b"junk")
+    assert retriever.search("TimeWarner profits", 3)  # still the previous generation
