@@ -335,7 +335,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ArticlebotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except (OSError, sqlite3.Error, RuntimeError) as exc:
+    except BrokenPipeError:
+        # The reader (`| head`) stopped reading: not an error. Point stdout at devnull so
+        # the interpreter's final flush does not raise again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (OSError, sqlite3.Error, RuntimeError) as exc:  # after BrokenPipeError, an OSError
         if not disk_full(exc):
             raise
         print(
@@ -347,13 +354,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; the previous index is unchanged", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # The reader (`| head`) stopped reading: not an error. Point stdout at devnull so
-        # the interpreter's final flush does not raise again.
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
 
 
 if __name__ == "__main__":

@@ -491,3 +491,60 @@ def test_the_bot_keeps_serving_when_a_new_generation_is_damaged(
     new_gen = Snapshot.open(settings.index_dir).dir
     (new_gen / "vectors.faiss").write_bytes(b"junk")
     assert retriever.search("TimeWarner profits", 3)  # still the previous generation
+
+
+def test_a_path_longer_than_the_system_allows_fails_alone(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    corpus = settings.corpus[0]
+    write(corpus / "a.txt", ARTICLE_A)
+    deep = os.open(corpus, os.O_RDONLY)
+    try:  # build 4,600+ bytes of nested folders relative to an fd: no single call too long
+        for _ in range(20):
+            os.mkdir("d" * 230, dir_fd=deep)
+            nxt = os.open("d" * 230, os.O_RDONLY, dir_fd=deep)
+            os.close(deep)
+            deep = nxt
+        fd = os.open("deep.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=deep)
+        os.write(fd, b"Deep\n\nA story buried very deep.")
+        os.close(fd)
+    finally:
+        os.close(deep)
+    report = run_index(settings, embedder)
+    assert report.added >= 1
+    assert all(f.reason for f in report.failed)
+
+
+def _mount_tmpfs(where: Path, size: str) -> bool:
+    where.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+        capture_output=True,
+        check=False,
+    )
+    return result.returncode == 0
+
+
+def test_a_full_disk_mid_run_keeps_the_previous_index(
+    settings: Settings, embedder: HashEmbedder, tmp_path: Path
+) -> None:
+    from index.cli import disk_full
+
+    small = tmp_path / "small-disk"
+    if os.geteuid() != 0 or not _mount_tmpfs(small, "600k"):
+        pytest.skip("needs root and tmpfs")
+    try:
+        full = settings.model_copy(update={"index_dir": small / "index"})
+        write(settings.corpus[0] / "a.txt", ARTICLE_A)
+        run_index(full, embedder)
+        before = Snapshot.open(full.index_dir).manifest
+        for i in range(60):  # far more than the disk holds
+            story = " ".join(f"Sentence {i}-{j} about profits and oil." for j in range(60))
+            write(settings.corpus[0] / f"big{i}.txt", f"Story {i}\n\n{story}")
+        with pytest.raises(Exception) as caught:
+            run_index(full, embedder)
+        assert disk_full(caught.value), repr(caught.value)
+        assert Snapshot.open(full.index_dir).manifest == before
+        assert not list(full.index_dir.glob("gen-*.tmp-*"))  # the failed copy is gone
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
