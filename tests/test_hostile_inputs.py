@@ -232,7 +232,14 @@ def test_an_oversized_file_is_refused_before_it_is_read(
         opened.append(str(file))
         return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
 
+    real_read_bytes = Path.read_bytes
+
+    def watching_read_bytes(self: Path) -> bytes:
+        opened.append(str(self))
+        return real_read_bytes(self)
+
     monkeypatch.setattr("builtins.open", watching_open)
+    monkeypatch.setattr(Path, "read_bytes", watching_read_bytes)
     report = run_index(settings, embedder)
     assert [Path(f.path).name for f in report.failed] == ["huge.txt"]
     assert "above the 50 MB limit" in report.failed[0].reason
