@@ -134,6 +134,25 @@ def test_rebuild_re_embeds_the_remembered_roots(
     assert sorted(report.roots) == sorted([str(settings.corpus[0].resolve()), str(other)])
 
 
+def as_unprivileged(script: str) -> subprocess.CompletedProcess[str]:
+    """Run a Python ``script`` as root without the capabilities that let root read and
+    write anything: file permissions then apply, as for a normal user."""
+    return subprocess.run(
+        [
+            "capsh",
+            "--drop=cap_dac_override,cap_dac_read_search",
+            "--",
+            "-c",
+            f'{sys.executable} -c "$0"',
+            script,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 SCRIPT = """
 import sys
 from pathlib import Path
@@ -160,21 +179,7 @@ def test_an_unreadable_folder_is_a_failure_not_a_deletion(
     (corpus / "locked").chmod(0o000)
     try:
         script = SCRIPT.format(repo=str(REPO), index=str(settings.index_dir), corpus=str(corpus))
-        # Root reads anything: drop the capabilities that let it, as a normal user runs.
-        result = subprocess.run(
-            [
-                "capsh",
-                "--drop=cap_dac_override,cap_dac_read_search",
-                "--",
-                "-c",
-                f'{sys.executable} -c "$0"',
-                script,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        result = as_unprivileged(script)
     finally:
         (corpus / "locked").chmod(0o755)
     assert result.returncode == 0, result.stderr
@@ -385,20 +390,7 @@ def test_a_read_only_index_folder_is_one_clear_error_and_the_bot_serves_without_
         script = INDEX_READ_ONLY.format(
             repo=str(REPO), index=str(settings.index_dir), corpus=str(settings.corpus[0])
         )
-        result = subprocess.run(
-            [
-                "capsh",
-                "--drop=cap_dac_override,cap_dac_read_search",
-                "--",
-                "-c",
-                f'{sys.executable} -c "$0"',
-                script,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        result = as_unprivileged(script)
     finally:
         settings.index_dir.chmod(0o755)
     assert result.returncode == 0, result.stderr
