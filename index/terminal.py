@@ -51,7 +51,11 @@ def _render_answer(answer: Answer, width: int) -> str:
 
 
 def render_eval(reports: list[ModeReport], k: int, *, verbose: bool = False) -> str:
-    """The modes side by side, one row per metric."""
+    """The modes side by side, one row per metric (``-v`` quotes article text: printable)."""
+    return printable(_render_eval(reports, k, verbose=verbose))
+
+
+def _render_eval(reports: list[ModeReport], k: int, *, verbose: bool) -> str:
 
     def fmt(value: float | None) -> str:
         return "-" if value is None else f"{value:.3f}"

@@ -28,6 +28,19 @@ def cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
     )
 
 
+def ask_batch(corpus_index: Path, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
+    """``articlebot ask --json -`` with ``stdin`` as its questions."""
+    return subprocess.run(
+        [sys.executable, "-m", "index", "ask", "--json", "-"],
+        input=stdin,
+        cwd=corpus_index,
+        env={**os.environ, "ARTICLEBOT_INDEX_DIR": str(corpus_index / "idx")},
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+
+
 def test_help_does_not_import_heavy_libraries() -> None:
     code = (
         "import sys; from index.cli import build_parser; build_parser().format_help(); "
@@ -110,18 +123,9 @@ def test_ask_batch_mode_reads_stdin_and_writes_json_lines(corpus_index: Path) ->
         "Until when did the reconciliation talks drag on?\n\n"
         "What is the boiling point of water on Everest?\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "index", "ask", "--json", "-"],
-        input=questions,
-        cwd=corpus_index,
-        env={**os.environ, "ARTICLEBOT_INDEX_DIR": str(corpus_index / "idx")},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = ask_batch(corpus_index, questions.encode())
     assert result.returncode == 0, result.stderr
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    lines = [json.loads(line) for line in result.stdout.decode().splitlines()]
     assert [x["question"] for x in lines] == [
         "Until when did the reconciliation talks drag on?",
         "What is the boiling point of water on Everest?",
@@ -140,15 +144,7 @@ def test_search_shows_dense_lexical_and_fused_scores(corpus_index: Path) -> None
 
 def test_batch_line_of_invalid_utf8_is_answered_and_the_batch_goes_on(corpus_index: Path) -> None:
     stdin = b"profit \xff\xfe AOL\nWho is trying to mend relations between Turkey and Israel?\n"
-    result = subprocess.run(
-        [sys.executable, "-m", "index", "ask", "--json", "-"],
-        input=stdin,
-        cwd=corpus_index,
-        env={**os.environ, "ARTICLEBOT_INDEX_DIR": str(corpus_index / "idx")},
-        capture_output=True,
-        timeout=300,
-        check=False,
-    )
+    result = ask_batch(corpus_index, stdin)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.decode().splitlines()]
     assert len(lines) == 2 and lines[0]["question"] == "profit \ufffd\ufffd AOL"
