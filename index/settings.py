@@ -67,6 +67,29 @@ class Settings(BaseSettings):
         "quotable to Discord users).",
     )
 
+    # --- web sources (index/web) -------------------------------------------------------
+    fetch_timeout: float = Field(
+        20.0, gt=0, description="Seconds to wait for a web server to connect or send data."
+    )
+    fetch_delay: float = Field(
+        0.5, ge=0, description="Seconds between two requests to the same host (politeness)."
+    )
+    fetch_max_mb: float = Field(
+        10.0, gt=0, description="Largest web response, in MB, counted after decompression."
+    )
+    allow_private_urls: bool = Field(
+        False,
+        description="Fetch URLs whose host resolves to a private, loopback or link-local "
+        "address. Off: such URLs are refused (a URL given in Discord must not reach the "
+        "bot's own network). Turn on for intranet sites and local tests.",
+    )
+    refresh_minutes: float = Field(
+        0.0,
+        ge=0,
+        description="The bot re-syncs all sources (folders and URLs) every this many "
+        "minutes, in a worker thread. 0: never (run `articlebot index` yourself).",
+    )
+
     # --- answering ---------------------------------------------------------------------
     abstain_below: float | None = Field(
         None,
