@@ -22,6 +22,7 @@ from index.settings import Settings
 from index.store import Snapshot, check_compatible
 
 from .feedback import FeedbackStore
+from .refresh import Refresher
 from .state import Conversations, Cooldowns
 
 log = logging.getLogger("articlebot.bot")
@@ -50,6 +51,8 @@ class ArticleBot(commands.Bot):
         self.conversations = Conversations()
         self.questions = asyncio.Semaphore(settings.max_concurrent)
         self.feedback = FeedbackStore(settings.index_dir / "feedback.sqlite")
+        # Scheduled re-syncs and /sources add/remove; one sync at a time (its lock).
+        self.refresher = Refresher(settings, self._embedder, reload=self._reload)
 
     async def setup_hook(self) -> None:
         if self.retriever is None:
@@ -58,6 +61,19 @@ class ArticleBot(commands.Bot):
 
         await self.add_cog(AskCog(self))
         await self._sync_commands()
+        self.refresher.start()  # nothing when ARTICLEBOT_REFRESH_MINUTES is 0
+        if self.refresher.enabled:
+            log.info("sources re-synced every %g min", self.settings.refresh_minutes)
+
+    def _embedder(self) -> Any:
+        assert self.retriever is not None
+        return self.retriever.embedder
+
+    def _reload(self) -> None:
+        """Open a newly published generation now (in the sync's worker thread), so the next
+        question or /about does not load it on the event loop."""
+        if self.retriever is not None:
+            self.retriever.snapshot  # noqa: B018 - the property switches generations
 
     def _load_retriever(self) -> Retriever:
         retriever = open_retriever(self.settings)
@@ -97,6 +113,7 @@ class ArticleBot(commands.Bot):
         return
 
     async def close(self) -> None:
+        await self.refresher.stop()
         await super().close()
         self.feedback.close()
 

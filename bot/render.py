@@ -37,13 +37,24 @@ def escape(text: str) -> str:
     return _EVERYONE.sub("@\u200b\\1", text)
 
 
-def safe(text: str, limit: int) -> str:
+def escape_inline(text: str) -> str:
+    """``escape`` for text shown in the middle of a line (after a label): newlines become
+    spaces, and so a leading "1." or "#" needs no backslash: it cannot start a list or a
+    heading there."""
+    text = escape_markdown(" ".join(text.split()).replace("\\", "\\\\"))
+    text = _MENTION.sub("<\u200b", text)
+    return _EVERYONE.sub("@\u200b\\1", text)
+
+
+def safe(text: str, limit: int, *, inline: bool = False) -> str:
     """``text`` escaped, and at most ``limit`` characters *after* escaping: escaping can
     double a text's length, so a title cut to 200 and then escaped could pass Discord's
-    256. Every string from an article or a user goes through here."""
+    256. Every string from an article or a user goes through here. ``inline``: the text
+    goes after a label on one line (see ``escape_inline``)."""
+    escaper = escape_inline if inline else escape
     cut = limit
     while cut > 1:
-        out = escape(shorten(text, cut))
+        out = escaper(shorten(text, cut))
         if len(out) <= limit:
             return out
         cut = min(cut - 1, cut - (len(out) - limit))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import re
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 Handler = Callable[[argparse.Namespace, "Settings"], int]
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def build_settings(args: argparse.Namespace) -> Settings:
@@ -59,13 +61,18 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
     embedder = make_embedder(settings)
     progress = make_progress(enabled=not args.json)
+    paths, urls = split_sources(args.paths)
+    remove, remove_urls = split_sources(args.remove)
     try:
         report = run_index(
             settings,
             embedder,
-            [Path(p) for p in args.paths],
+            paths,
+            urls=urls,
             rebuild=args.rebuild or args.repair,
-            remove=[Path(p) for p in args.remove],
+            remove=remove,
+            remove_urls=remove_urls,
+            prune=args.prune,
             progress=progress,
         )
     finally:
@@ -85,8 +92,16 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.failed else 0
 
 
+def split_sources(args: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """Paths and URLs: anything with a scheme (``https://``, ``ftp://``) is a URL, so an
+    unsupported scheme is refused as one instead of looked for as a folder."""
+    urls = [arg for arg in args if _SCHEME.match(arg)]
+    return [Path(arg) for arg in args if not _SCHEME.match(arg)], urls
+
+
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from .store import Snapshot
+    from .terminal import printable
 
     snapshot = Snapshot.open(settings.index_dir)
     try:
@@ -94,6 +109,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
             snapshot.verify()  # raises IndexDamagedError, one line, exit 2
         m = snapshot.manifest
         roots = [r[0] for r in snapshot.conn.execute("SELECT path FROM roots ORDER BY path")]
+        web = web_sources(snapshot.conn, settings.index_dir)
         stats: dict[str, Any] = {
             "articles": int(m.get("articles", 0)),
             "passages": int(m.get("passages", 0)),
@@ -106,6 +122,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
             "size_bytes": snapshot.size_on_disk(),
             "index_dir": str(settings.index_dir.resolve()),
             "roots": roots,
+            "sources": web,
         }
     finally:
         snapshot.close()
@@ -114,9 +131,41 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     stats["size_bytes"] = f"{stats['size_bytes'] / 2**20:.1f} MB"
     stats["roots"] = ", ".join(roots) or "(none)"
+    stats["sources"] = len(web) or "(none)"
     for key, value in stats.items():
-        print(f"{key:>12}: {value}")
+        print(f"{key:>12}: {printable(str(value))}")
+    for source in web:
+        synced = source["last_sync"] or "never"
+        error = f" · failed: {source['error']}" if source["error"] else ""
+        print(
+            printable(
+                f"  {source['url']} ({source['kind'] or '?'}): {source['articles']} articles"
+                f" · last sync {synced}{error}"
+            )
+        )
     return 0
+
+
+def web_sources(conn: Any, index_dir: Path) -> list[dict[str, Any]]:
+    """Each web source with its article count and its last sync (from the sync log)."""
+    from .web import state
+
+    counts = state.article_counts(conn)
+    log = state.read_sync_log(index_dir)
+    out = []
+    for url, source in sorted(state.read_state(conn).sources.items()):
+        run = log.get(url, {})
+        out.append(
+            {
+                "url": url,
+                "kind": source.kind,
+                "articles": counts.get(url, 0),
+                "last_sync": run.get("last_sync"),
+                "last_ok": run.get("last_ok"),
+                "error": run.get("error"),
+            }
+        )
+    return out
 
 
 def _filters(args: argparse.Namespace) -> Any:
@@ -243,7 +292,13 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--index-dir", type=Path, help="index folder (ARTICLEBOT_INDEX_DIR)")
 
     p = sub.add_parser("index", parents=[common], help="index articles (incremental)")
-    p.add_argument("paths", nargs="*", help="folders or files to add (default: remembered roots)")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH|URL",
+        help="folders, files or web sources to add: an RSS/Atom feed, a sitemap, a site's "
+        "home page (its feeds) or a page (default: re-sync the remembered ones)",
+    )
     p.add_argument("--rebuild", action="store_true", help="start a new index from scratch")
     p.add_argument(
         "--repair",
@@ -254,8 +309,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--remove",
         action="append",
         default=[],
-        metavar="ROOT",
-        help="drop an indexed root and its articles",
+        metavar="ROOT|URL",
+        help="drop an indexed root or web source and its articles",
+    )
+    p.add_argument(
+        "--prune",
+        action="store_true",
+        help="drop web articles their feed or sitemap no longer lists (kept by default: "
+        "a news archive keeps its past)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(handler=cmd_index)

@@ -1,8 +1,10 @@
-"""Sync the index with the files under its roots: add, update, remove — incrementally.
+"""Sync the index with its sources — folders, files and web URLs: add, update, remove,
+incrementally.
 
-Only files whose size, mtime and then content hash changed are read; only articles
-whose content changed are re-chunked; only passages whose text is new are embedded.
-All changes go into a new generation that is published atomically (see ``store``).
+Only files whose size, mtime and then content hash changed are read, and only web pages
+that are new or listed as changed are fetched (``web.sync``); only articles whose content
+changed are re-chunked; only passages whose text is new are embedded. All changes go into
+a new generation that is published atomically (see ``store``).
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from .chunking import chunk_article
 from .documents import Article, Passage
 from .embedding import Embedder, embedder_backend
 from .errors import ConfigError, UnreadableFileError
+from .progress import NoProgress, Progress
 from .readers import iter_article_files, read_file, too_large
 from .sentences import quote_spans
 from .settings import Settings
@@ -35,25 +38,14 @@ from .store import (
     remove_abandoned,
     writer_lock,
 )
+from .web import state as web_state
+from .web.fetch import check_url
+from .web.state import WebSource, WebState
 
 if TYPE_CHECKING:
     import numpy as np
 
 EMBED_GROUP = 256  # passages per embed() call: small enough for a lively progress bar
-
-
-class Progress(Protocol):
-    def start(self, stage: str, total: int | None) -> None: ...
-
-    def advance(self, n: int = 1) -> None: ...
-
-
-class NoProgress:
-    def start(self, stage: str, total: int | None) -> None:
-        pass
-
-    def advance(self, n: int = 1) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -76,13 +68,17 @@ class IndexReport:
     seconds: float = 0.0
     generation: int | None = None
     roots: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)  # web sources (URLs)
+    requests: int = 0  # HTTP requests made for web sources
+    web: dict[str, dict[str, object]] = field(default_factory=dict)  # per web source
     warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
+        web = f" / {self.requests} HTTP requests" if self.sources else ""
         return (
             f"added {self.added} / updated {self.updated} / unchanged {self.unchanged} / "
             f"removed {self.removed} / failed {len(self.failed)} / passages {self.passages} "
-            f"(embedded {self.embedded}, sentences {self.embedded_sentences}) / "
+            f"(embedded {self.embedded}, sentences {self.embedded_sentences}){web} / "
             f"{self.seconds:.1f} s"
         )
 
@@ -94,16 +90,33 @@ class _Scan:
     unreachable: set[str] = field(default_factory=set)  # folders that could not be listed
 
 
+@dataclass(frozen=True)
+class Request:
+    """What one index run is asked to change, beside re-syncing what it has."""
+
+    paths: Sequence[Path] = ()  # folders or files to add
+    urls: Sequence[str] = ()  # web sources to add: feeds, sitemaps, sites, pages
+    remove: Sequence[Path] = ()
+    remove_urls: Sequence[str] = ()
+    rebuild: bool = False
+    prune: bool = False  # drop web articles their source no longer lists
+
+
 def run_index(
     settings: Settings,
     embedder: Embedder,
     paths: Sequence[Path] = (),
     *,
+    urls: Sequence[str] = (),
     rebuild: bool = False,
     remove: Sequence[Path] = (),
+    remove_urls: Sequence[str] = (),
+    prune: bool = False,
     progress: Progress | None = None,
 ) -> IndexReport:
-    """Bring the index in ``settings.index_dir`` in line with its roots (plus ``paths``)."""
+    """Bring the index in ``settings.index_dir`` in line with its sources (plus ``paths``
+    and ``urls``)."""
+    request = Request(paths, urls, remove, remove_urls, rebuild, prune)
     started = time.perf_counter()
     progress = progress or NoProgress()
     report = IndexReport()
@@ -112,32 +125,40 @@ def run_index(
         # A run killed earlier left its private copy behind: remove it even when this run
         # finds nothing to change (and so writes no generation of its own).
         remove_abandoned(index_dir)
-        # A rebuild starts a fresh index of the same sources: the roots it remembers.
-        remembered = remembered_roots(index_dir) if rebuild else []
+        # A rebuild starts a fresh index of the same sources: the ones it remembers.
+        remembered = remembered_sources(index_dir) if rebuild else ([], [])
         old = None if rebuild or not index_exists(index_dir) else Snapshot.open(index_dir)
         try:
-            _run(settings, embedder, old, paths, remove, progress, report, remembered)
+            _run(settings, embedder, old, request, progress, report, remembered)
         finally:
             if old is not None:
                 old.close()
-    report.seconds = time.perf_counter() - started
+        report.seconds = time.perf_counter() - started
+        if report.sources:
+            web_state.write_sync_log(index_dir, report.web)
     return report
 
 
 def remembered_roots(index_dir: Path) -> list[str]:
-    """The roots an existing index remembers, read straight from its database (a rebuild
-    or repair must not depend on the rest of the index being sound); none when even that
-    cannot be read: the rebuild then starts from the configured corpus."""
+    return remembered_sources(index_dir)[0]
+
+
+def remembered_sources(index_dir: Path) -> tuple[list[str], list[str]]:
+    """The roots and web sources an existing index remembers, read straight from its
+    database (a rebuild or repair must not depend on the rest of the index being sound);
+    none when even that cannot be read: the rebuild then starts from the configured
+    corpus."""
     if not index_exists(index_dir):
-        return []
+        return [], []
     try:
         conn = connect_readonly(current_generation_dir(index_dir) / DB_NAME)
     except Exception:
-        return []
+        return [], []
     try:
-        return [r[0] for r in conn.execute("SELECT path FROM roots ORDER BY path")]
+        roots = [r[0] for r in conn.execute("SELECT path FROM roots ORDER BY path")]
+        return roots, web_state.source_urls(conn)
     except sqlite3.Error:
-        return []
+        return [], []
     finally:
         conn.close()
 
@@ -146,22 +167,32 @@ def _run(
     settings: Settings,
     embedder: Embedder,
     old: Snapshot | None,
-    paths: Sequence[Path],
-    remove: Sequence[Path],
+    request: Request,
     progress: Progress,
     report: IndexReport,
-    remembered: Sequence[str] = (),
+    remembered: tuple[list[str], list[str]] = ([], []),
 ) -> None:
+    paths, remove = request.paths, request.remove
     old_roots = [r[0] for r in old.conn.execute("SELECT path FROM roots")] if old else []
+    old_web = web_state.read_state(old.conn) if old else WebState()
     force = False
     if old is not None:
         check_compatible(old.manifest, embedder.name, backend=embedder_backend(embedder))
         force = old.manifest.get("chunk_tokens") != settings.chunk_tokens
-    if old is None and remembered:  # --rebuild
-        roots = plan_roots(list(remembered), paths, remove, [])
+    remembered_roots_, remembered_urls = remembered
+    sources = plan_sources(
+        list(old_web.sources.values()) or [WebSource(u) for u in remembered_urls],
+        request.urls,
+        request.remove_urls,
+    )
+    if old is None and (remembered_roots_ or remembered_urls):  # --rebuild
+        roots = plan_roots(remembered_roots_, paths, remove, [])
     else:
-        roots = plan_roots(old_roots, paths, remove, settings.corpus if old is None else [])
+        # A new index of URLs only does not also take in the default corpus folder.
+        default = settings.corpus if old is None and not sources else []
+        roots = plan_roots(old_roots, paths, remove, default)
     report.roots = roots
+    report.sources = [s.url for s in sources]
     known = {} if old is None or force else _known_files(old)
     live_roots = [r for r in roots if Path(r).exists()]
     for r in sorted(set(roots) - set(live_roots)):
@@ -174,17 +205,42 @@ def _run(
     # that could not be listed (permissions, a failing disk) loses nothing.
     out_of_reach = (set(roots) - set(live_roots)) | scan.unreachable
     gone = sorted(f for f in indexed_files - scan.seen if not _under_any(f, out_of_reach))
-    if old is not None and not scan.changed and not gone and roots == old_roots:
+    web = _sync_web(settings, sources, old_web, force, request.prune, progress, report)
+    if old is not None and not scan.changed and not gone and roots == old_roots and not web.dirty:
         report.passages = int(old.manifest.get("passages", 0))
         report.unchanged = int(old.manifest.get("articles", 0))
         report.generation = old.generation
         return
     writer = GenerationWriter(settings.index_dir, fresh=old is None)
     try:
-        _apply(writer, embedder, settings, roots, scan, gone, force, progress, report)
+        _apply(writer, embedder, settings, roots, scan, gone, force, progress, report, web)
     except BaseException:
         writer.abort()
         raise
+
+
+def plan_sources(
+    old: Sequence[WebSource], urls: Sequence[str], remove: Sequence[str]
+) -> list[WebSource]:
+    """Remembered web sources, plus new URLs, minus removed ones (each checked: http(s)
+    only, a host present)."""
+    from .web.fetch import FetchError
+
+    try:
+        added = [check_url(u) for u in urls]
+        dropped = {check_url(u) for u in remove}
+    except FetchError as exc:
+        raise ConfigError(f"{exc}. Give an http:// or https:// URL.") from None
+    known = {s.url: s for s in old}
+    unknown = dropped - set(known) - set(added)
+    if unknown:
+        raise ConfigError(
+            f"{', '.join(sorted(unknown))} is not an indexed web source; "
+            f"the web sources are: {', '.join(sorted(known)) or '(none)'}."
+        )
+    for url in added:
+        known.setdefault(url, WebSource(url))
+    return [known[u] for u in sorted(known) if u not in dropped]
 
 
 def plan_roots(
@@ -297,6 +353,71 @@ def _scan(
     return scan
 
 
+@dataclass
+class _WebPlan:
+    """The web side of a run: what ``web.sync`` found, as changes to the index."""
+
+    sources: list[WebSource] = field(default_factory=list)
+    changed: list[tuple[str, Article]] = field(default_factory=list)  # page URL, article
+    listed: dict[str, set[str]] = field(default_factory=dict)  # source -> pages, after
+    gone: list[str] = field(default_factory=list)  # pages no source lists any more
+    fetches: list[web_state.FetchState] = field(default_factory=list)
+    removed: list[WebSource] = field(default_factory=list)  # sources dropped by --remove
+    dirty: bool = False  # anything to write
+
+
+def _sync_web(
+    settings: Settings,
+    sources: list[WebSource],
+    old: WebState,
+    force: bool,
+    prune: bool,
+    progress: Progress,
+    report: IndexReport,
+) -> _WebPlan:
+    """Fetch what changed in the web sources and plan it as changes to the index. A
+    source that fails keeps its articles; --prune drops only what a listing read in full
+    no longer holds."""
+    from .web.sync import sync_web
+
+    current = {s.url for s in sources}
+    removed = [s for url, s in old.sources.items() if url not in current]
+    if not sources:
+        return _WebPlan(gone=sorted(old.pages()), removed=removed, dirty=bool(removed))
+    # A new chunk size re-reads every page, as it re-reads every file.
+    scan = sync_web(settings, sources, WebState() if force else old, prune=prune, progress=progress)
+    report.requests = scan.requests
+    report.failed.extend(FileFailure(f.url, f.reason) for f in scan.failed)
+    learnt = [scan.sources.get(s.url, s) for s in sources]
+    listed = {}
+    for s in sources:
+        before = old.listed.get(s.url, set())
+        if s.url in scan.complete and prune:
+            before = set()
+        listed[s.url] = before | scan.listed.get(s.url, set())
+    still = {p for pages in listed.values() for p in pages}
+    plan = _WebPlan(
+        learnt, scan.changed, listed, sorted(old.pages() - still), scan.fetches, removed
+    )
+    plan.dirty = bool(
+        plan.changed
+        or plan.gone
+        or plan.removed
+        or listed != {u: old.listed.get(u, set()) for u in listed}
+        or learnt != [old.sources.get(s.url) for s in sources]
+        or any(f != old.fetches.get(f.url) for f in plan.fetches)
+    )
+    for s in learnt:
+        run = scan.runs.get(s.url)
+        report.web[s.url] = {
+            "kind": s.kind,
+            "fetched": run.fetched if run else 0,
+            "failed": run.failed if run else 0,
+            "error": run.error if run else None,
+        }
+    return plan
+
+
 def _changed_record(path: Path, old: FileRecord | None, max_bytes: int) -> FileRecord | None:
     """None when the file is the one already indexed; else its new record. A file over
     the size limit fails before it is read: hashing a 2 GB file whole cost 2 GB of RAM."""
@@ -327,13 +448,16 @@ def _apply(
     force: bool,
     progress: Progress,
     report: IndexReport,
+    web: _WebPlan,
 ) -> None:
     writer.set_roots(roots)
+    web_state.ensure_tables(writer.conn)
     for path in gone:
-        for article_id in _articles_of(writer, path):
-            writer.delete_article(article_id)
-            report.removed += 1
+        _delete_origin(writer, path, report)
         writer.delete_file(path)
+    for page in web.gone:
+        _delete_origin(writer, page, report)
+        web_state.delete_fetch(writer.conn, page)
     reusable: dict[str, bytes] = {}
     pending: list[tuple[Article, str]] = []
     for record, articles in scan.changed:
@@ -343,21 +467,11 @@ def _apply(
             )
             report.unchanged += len(_articles_of(writer, record.path))
             continue
-        old = _articles_of(writer, record.path)
-        for article in articles:
-            if article.id in old and old.pop(article.id) == article.content_hash and not force:
-                report.unchanged += 1
-                continue
-            if writer.conn.execute("SELECT 1 FROM articles WHERE id = ?", (article.id,)).fetchone():
-                reusable.update(writer.delete_article(article.id))
-                report.updated += 1
-            else:
-                report.added += 1
-            pending.append((article, record.path))
-        for article_id in old:
-            writer.delete_article(article_id)
-            report.removed += 1
+        _diff_articles(writer, record.path, articles, force, reusable, pending, report)
         writer.put_file(record)
+    for page, article in web.changed:
+        _diff_articles(writer, page, [article], force, reusable, pending, report)
+    _write_web(writer, web)
     _embed_and_store(writer, embedder, settings, pending, reusable, progress, report)
     manifest = {
         "model": embedder.name,
@@ -373,6 +487,54 @@ def _apply(
     published = writer.publish({**writer.manifest(), **manifest}, settings.ann_threshold)
     report.generation = writer.generation
     report.passages = int(published["passages"])
+
+
+def _delete_origin(writer: GenerationWriter, origin: str, report: IndexReport) -> None:
+    """Delete the articles of a file or web page."""
+    for article_id in _articles_of(writer, origin):
+        writer.delete_article(article_id)
+        report.removed += 1
+
+
+def _diff_articles(
+    writer: GenerationWriter,
+    origin: str,
+    articles: list[Article],
+    force: bool,
+    reusable: dict[str, bytes],
+    pending: list[tuple[Article, str]],
+    report: IndexReport,
+) -> None:
+    """Queue the new and changed articles of a file or page for embedding; delete those
+    it no longer holds. An article whose content is the same is left as it is."""
+    old = _articles_of(writer, origin)
+    for article in articles:
+        if article.id in old and old.pop(article.id) == article.content_hash and not force:
+            report.unchanged += 1
+            continue
+        if writer.conn.execute("SELECT 1 FROM articles WHERE id = ?", (article.id,)).fetchone():
+            reusable.update(writer.delete_article(article.id))
+            report.updated += 1
+        else:
+            report.added += 1
+        pending.append((article, origin))
+    for article_id in old:
+        writer.delete_article(article_id)
+        report.removed += 1
+
+
+def _write_web(writer: GenerationWriter, web: _WebPlan) -> None:
+    conn = writer.conn
+    web_state.write_sources(conn, web.sources)
+    conn.execute("DELETE FROM web_listed")
+    for source, pages in web.listed.items():
+        web_state.list_pages(conn, source, pages)
+    for fetch in web.fetches:
+        web_state.put_fetch(conn, fetch)
+    # A source removed and added again must be read in full, not answered 304.
+    for removed in web.removed:
+        for url in (removed.url, *removed.feeds):
+            web_state.delete_fetch(conn, url)
 
 
 def _old_dimension(writer: GenerationWriter, embedder: Embedder) -> int:

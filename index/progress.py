@@ -4,7 +4,23 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
+
+
+class Progress(Protocol):
+    """What a long run reports to: stages, each with a count (None: unknown)."""
+
+    def start(self, stage: str, total: int | None) -> None: ...
+
+    def advance(self, n: int = 1) -> None: ...
+
+
+class NoProgress:
+    def start(self, stage: str, total: int | None) -> None:
+        pass
+
+    def advance(self, n: int = 1) -> None:
+        pass
 
 
 class PlainProgress:

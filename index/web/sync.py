@@ -1,0 +1,329 @@
+"""Sync web sources: ask each feed, sitemap, site or page what changed, fetch only that.
+
+A re-sync of an unchanged source costs one conditional request per feed or sitemap
+(ETag / If-Modified-Since answered 304) and no page fetches. A listed page is fetched
+only when it is new or its listing says it changed (the feed entry's updated date, the
+sitemap's lastmod). Pages are fetched concurrently; the fetcher keeps it polite per host.
+
+Nothing here writes: ``sync_web`` returns a ``WebScan`` that the indexer applies to a
+new generation, together with the files it scanned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from ..documents import Article
+from ..errors import UnreadableFileError
+from ..progress import NoProgress, Progress
+from ..settings import Settings
+from .fetch import Fetched, Fetcher, FetchError
+from .formats import (
+    Entry,
+    decode_page,
+    discover_feeds,
+    entry_article,
+    page_article,
+    parse_feed,
+    parse_sitemap,
+    sniff,
+    text_article,
+)
+from .state import FetchState, WebSource, WebState
+
+MAX_SITEMAP_DEPTH = 3  # a sitemap index of sitemap indexes of sitemaps, no deeper
+
+
+@dataclass(frozen=True)
+class UrlFailure:
+    url: str
+    reason: str
+
+
+@dataclass
+class SourceRun:
+    """What one sync did for one source (shown by `stats` and the bot's /about)."""
+
+    kind: str | None = None
+    fetched: int = 0  # pages fetched
+    failed: int = 0
+    error: str | None = None  # why the source itself could not be read
+
+
+@dataclass
+class WebScan:
+    changed: list[tuple[str, Article]] = field(default_factory=list)  # page URL, article
+    fetches: list[FetchState] = field(default_factory=list)  # conditional state to store
+    listed: dict[str, set[str]] = field(default_factory=dict)  # source -> pages listed now
+    complete: set[str] = field(default_factory=set)  # sources whose whole listing was read
+    sources: dict[str, WebSource] = field(default_factory=dict)  # kinds learnt this run
+    failed: list[UrlFailure] = field(default_factory=list)
+    runs: dict[str, SourceRun] = field(default_factory=dict)
+    requests: int = 0
+
+
+def sync_web(
+    settings: Settings,
+    sources: Sequence[WebSource],
+    state: WebState,
+    *,
+    prune: bool = False,
+    progress: Progress | None = None,
+) -> WebScan:
+    """Run one sync of ``sources`` (blocking: it runs its own event loop, so a bot calls
+    it from a worker thread)."""
+    return asyncio.run(_sync_all(settings, sources, state, prune, progress or NoProgress()))
+
+
+async def _sync_all(
+    settings: Settings,
+    sources: Sequence[WebSource],
+    state: WebState,
+    prune: bool,
+    progress: Progress,
+) -> WebScan:
+    scan = WebScan()
+    async with Fetcher.from_settings(settings) as fetcher:
+        run = _Sync(fetcher, state, scan, prune, progress)
+        progress.start("fetching", None)
+        await asyncio.gather(*(run.source(s) for s in sources))
+        scan.requests = fetcher.requests
+    # A URL's state may have been noted more than once (fetched, then stamped): the last
+    # note is the one to keep.
+    scan.fetches = list({f.url: f for f in scan.fetches}.values())
+    return scan
+
+
+class _Sync:
+    def __init__(
+        self, fetcher: Fetcher, state: WebState, scan: WebScan, prune: bool, progress: Progress
+    ) -> None:
+        self.fetcher = fetcher
+        self.state = state
+        self.scan = scan
+        self.prune = prune  # fetch every listing in full, so what it no longer lists is known
+        self.progress = progress
+        self.pages: dict[str, asyncio.Task[bool]] = {}  # one fetch per page URL per run
+        self.known_pages = state.pages()
+        self.stored: set[str] = set()  # pages turned into articles this run
+
+    # --- sources and listings ------------------------------------------------------------
+    async def source(self, source: WebSource) -> None:
+        run = self.scan.runs[source.url] = SourceRun(kind=source.kind)
+        self.scan.listed.setdefault(source.url, set())
+        try:
+            got = await self._get(source.url)
+        except (FetchError, UnreadableFileError) as exc:
+            run.error = _reason(exc)
+            self._fail(source.url, run.error)
+            return
+        if got is None:  # 304: unchanged; a site's feeds may still have news
+            complete = True
+            for feed in source.feeds if source.kind == "site" else ():
+                complete &= await self.listing(source.url, feed)
+            if complete and source.kind == "site" and self.prune:
+                self.scan.complete.add(source.url)
+            return
+        kind = await self._first_listing(source, got)
+        run.kind = kind
+
+    async def _first_listing(self, source: WebSource, got: Fetched) -> str:
+        """Read what the source URL served: a feed, a sitemap, a site's home page, a page."""
+        kind: str = sniff(got.body, got.content_type, got.final_url)
+        if kind in ("feed", "sitemap"):
+            complete = await self._read_listing(source.url, source.url, got, kind, depth=0)
+        elif kind == "html" and _is_home(source.url) and (feeds := self._feeds_of(got)):
+            self.scan.sources[source.url] = WebSource(source.url, "site", tuple(feeds))
+            self._remember(got)
+            complete = True
+            for feed in feeds:
+                complete &= await self.listing(source.url, feed)
+            kind = "site"
+        else:
+            kind = "page"
+            self.scan.listed[source.url].add(source.url)
+            complete = await self._store_page(source.url, source.url, got, None)
+            if complete:
+                self._remember(got)
+        self.scan.sources.setdefault(source.url, WebSource(source.url, kind))
+        if complete:
+            self.scan.complete.add(source.url)
+        return kind
+
+    async def listing(self, source: str, url: str, depth: int = 0) -> bool:
+        """Sync one feed or sitemap of ``source``; True when it was read in full (or is
+        unchanged), so the pages it no longer lists can be pruned."""
+        try:
+            got = await self._get(url)
+            if got is None:
+                return not self.prune
+            kind = sniff(got.body, got.content_type, got.final_url)
+            if kind not in ("feed", "sitemap"):
+                raise UnreadableFileError(url, f"is {_a(kind)}, not a feed or sitemap")
+            return await self._read_listing(source, url, got, kind, depth)
+        except (FetchError, UnreadableFileError) as exc:
+            self._fail(url, _reason(exc))
+            return False
+
+    async def _read_listing(
+        self, source: str, url: str, got: Fetched, kind: str, depth: int
+    ) -> bool:
+        if kind == "feed":
+            ok = await self._feed(source, url, got)
+        else:
+            ok = await self._sitemap(source, url, got, depth)
+        if ok:  # a listing with a failed page is asked again next time, not told 304
+            self._remember(got)
+        return ok
+
+    async def _feed(self, source: str, url: str, got: Fetched) -> bool:
+        feed = parse_feed(got.body, got.final_url)
+        listed = self.scan.listed.setdefault(source, set())
+        jobs: list[Awaitable[bool]] = []
+        for entry in feed.entries:
+            listed.add(entry.link)
+            stamp = entry.updated or entry.published
+            if self._wanted(entry.link, stamp):
+                jobs.append(self._page(source, entry.link, stamp, entry))
+        return all(await asyncio.gather(*jobs))
+
+    async def _sitemap(self, source: str, url: str, got: Fetched, depth: int) -> bool:
+        sitemap = parse_sitemap(got.body, got.final_url)
+        listed = self.scan.listed.setdefault(source, set())
+        jobs: list[Awaitable[bool]] = []
+        for page in sitemap.pages:
+            listed.add(page.loc)
+            if self._wanted(page.loc, page.lastmod):
+                jobs.append(self._page(source, page.loc, page.lastmod, None))
+        for child in sitemap.sitemaps:
+            if depth + 1 >= MAX_SITEMAP_DEPTH:
+                self._fail(child.loc, f"sitemap nested deeper than {MAX_SITEMAP_DEPTH}: skipped")
+                continue
+            known = self.state.fetches.get(child.loc)
+            if self.prune or known is None or child.lastmod is None or known.stamp != child.lastmod:
+                jobs.append(self._child_sitemap(source, child.loc, child.lastmod, depth + 1))
+        return all(await asyncio.gather(*jobs))
+
+    async def _child_sitemap(self, source: str, url: str, lastmod: str | None, depth: int) -> bool:
+        ok = await self.listing(source, url, depth)
+        if ok and lastmod is not None:  # next time, an unchanged lastmod skips it
+            self._stamp(url, lastmod)
+        return ok
+
+    # --- pages ---------------------------------------------------------------------------
+    def _wanted(self, page: str, stamp: str | None) -> bool:
+        """New pages, and pages whose listing says they changed, are fetched."""
+        known = self.state.fetches.get(page)
+        if known is None or page not in self.known_pages:
+            return True
+        return stamp is not None and stamp != known.stamp
+
+    def _page(
+        self, source: str, page: str, stamp: str | None, entry: Entry | None
+    ) -> asyncio.Task[bool]:
+        task = self.pages.get(page)
+        if task is None:
+            task = asyncio.ensure_future(self._fetch_page(source, page, stamp, entry))
+            self.pages[page] = task
+        return task
+
+    async def _fetch_page(
+        self, source: str, page: str, stamp: str | None, entry: Entry | None
+    ) -> bool:
+        run = self.scan.runs.setdefault(source, SourceRun())
+        try:
+            got = await self._get(page, listing=False)
+        except (FetchError, UnreadableFileError) as exc:
+            if entry is not None and entry.content:  # the feed carries the full text
+                self.stored.add(page)
+                self.scan.changed.append((page, entry_article(entry, page)))
+                self._stamp(page, stamp)
+                return True
+            run.failed += 1
+            self._fail(page, _reason(exc))
+            return False
+        finally:
+            self.progress.advance()
+        if got is None:  # 304: listed as changed, but the page is the one indexed
+            self._stamp(page, stamp)
+            return True
+        run.fetched += 1
+        ok = await self._store_page(source, page, got, entry)
+        if ok:
+            self._remember(got, page, stamp)
+        return ok
+
+    async def _store_page(self, source: str, page: str, got: Fetched, entry: Entry | None) -> bool:
+        if page in self.stored:  # a page source that a feed lists too: once is enough
+            return True
+        try:
+            article = _article(page, got, entry)
+        except UnreadableFileError as exc:
+            if entry is not None and entry.content:
+                article = entry_article(entry, page)
+            else:
+                self.scan.runs.setdefault(source, SourceRun()).failed += 1
+                self._fail(page, _reason(exc))
+                return False
+        self.stored.add(page)
+        self.scan.changed.append((page, article))
+        return True
+
+    # --- fetching and bookkeeping -----------------------------------------------------------
+    async def _get(self, url: str, *, listing: bool = True) -> Fetched | None:
+        """GET ``url``, conditionally on what the last run saw; a listing is read in full
+        for --prune, which must know every page it still lists. None: 304, unchanged."""
+        known = self.state.fetches.get(url)
+        if known is None or (listing and self.prune):
+            known = FetchState(url)
+        got = await self.fetcher.get(url, etag=known.etag, last_modified=known.last_modified)
+        return None if got.status == 304 else got
+
+    def _remember(self, got: Fetched, url: str | None = None, stamp: str | None = None) -> None:
+        key = url or got.url
+        if stamp is None and (old := self.state.fetches.get(key)) is not None:
+            stamp = old.stamp
+        self.scan.fetches.append(FetchState(key, got.etag, got.last_modified, stamp))
+
+    def _stamp(self, url: str, stamp: str | None) -> None:
+        old = next((f for f in reversed(self.scan.fetches) if f.url == url), None)
+        base = old or self.state.fetches.get(url) or FetchState(url)
+        self.scan.fetches.append(FetchState(url, base.etag, base.last_modified, stamp))
+
+    def _feeds_of(self, got: Fetched) -> list[str]:
+        return discover_feeds(decode_page(got.body, got.charset, got.final_url), got.final_url)
+
+    def _fail(self, url: str, reason: str) -> None:
+        self.scan.failed.append(UrlFailure(url, reason))
+
+
+def _article(page: str, got: Fetched, entry: Entry | None) -> Article:
+    kind = sniff(got.body, got.content_type, got.final_url)
+    if kind == "html":
+        return page_article(decode_page(got.body, got.charset, page), page, entry=entry)
+    if kind == "text":
+        return text_article(decode_page(got.body, got.charset, page), page)
+    raise UnreadableFileError(page, f"is {_a(kind)}, not an article page")
+
+
+def _is_home(url: str) -> bool:
+    """A site's home page (its feeds are what to follow), not an article page that
+    happens to link the site's feed too."""
+    return urlsplit(url).path in ("", "/")
+
+
+def _a(kind: str) -> str:
+    return {"feed": "a feed", "sitemap": "a sitemap", "html": "a web page", "text": "plain text"}[
+        kind
+    ]
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, FetchError):
+        return exc.reason
+    if isinstance(exc, UnreadableFileError):
+        return exc.reason
+    return f"{type(exc).__name__}: {exc}"

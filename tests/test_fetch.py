@@ -1,0 +1,548 @@
+"""index/web/fetch.py against a real HTTP server on 127.0.0.1 (tests/web_server.py).
+
+The server is a loopback address, so these tests pass ``allow_private=True``, except the
+ones about refusing private addresses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import re
+import socket
+import sys
+import threading
+import time
+import tracemalloc
+import zlib
+from collections.abc import Awaitable, Callable, Iterator
+from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TypeVar
+
+import pytest
+
+from index.settings import Settings
+from index.web import fetch
+from index.web.fetch import (
+    MAX_REDIRECTS,
+    USER_AGENT,
+    Fetched,
+    Fetcher,
+    FetchError,
+    check_public,
+    check_url,
+)
+
+from .web_server import Site, send
+
+T = TypeVar("T")
+MB = 2**20
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Site]:
+    with Site() as running:
+        http = running.server
+
+        def handle_error(request: Any, client_address: Any) -> None:
+            # The fetcher hangs up on bodies it refuses; the server need not print that.
+            if not isinstance(sys.exc_info()[1], ConnectionError):
+                ThreadingHTTPServer.handle_error(http, request, client_address)
+
+        http.handle_error = handle_error  # type: ignore[method-assign]
+        yield running
+
+
+@pytest.fixture
+def site(server: Site) -> Site:
+    """conftest's ``site``, but one server for the whole module, emptied for each test:
+    a Site takes up to 0.5 s to shut down, which over 50 tests would double their time."""
+    server.routes.clear()
+    server.reset()
+    return server
+
+
+def run(job: Callable[[Fetcher], Awaitable[T]], **options: Any) -> tuple[T, Fetcher]:
+    """Run ``job(fetcher)`` in a fresh Fetcher (private addresses allowed, no delay)."""
+
+    async def main() -> tuple[T, Fetcher]:
+        async with Fetcher(**{"allow_private": True, "delay": 0, **options}) as fetcher:
+            return await job(fetcher), fetcher
+
+    return asyncio.run(main())
+
+
+def get(url: str, **options: Any) -> Fetched:
+    return run(lambda f: f.get(url), **options)[0]
+
+
+def error(url: str, **options: Any) -> FetchError:
+    with pytest.raises(FetchError) as caught:
+        get(url, **options)
+    return caught.value
+
+
+def headers_only(content_type: str, length: int, then_sleep: float) -> Callable[[Any], None]:
+    """A handler that sends headers announcing ``length`` bytes, then waits."""
+
+    def handler(request: BaseHTTPRequestHandler) -> None:
+        request.send_response(200)
+        request.send_header("Content-Type", content_type)
+        request.send_header("Content-Length", str(length))
+        request.end_headers()
+        time.sleep(then_sleep)
+
+    return handler
+
+
+def zeros_until_closed(request: BaseHTTPRequestHandler) -> None:
+    """50 MB of zeros with no Content-Length: the body ends when the connection does."""
+    request.send_response(200)
+    request.send_header("Content-Type", "text/plain")
+    request.send_header("Connection", "close")
+    request.end_headers()
+    request.close_connection = True
+    chunk = bytes(64 * 1024)
+    try:
+        for _ in range(50 * MB // len(chunk)):
+            request.wfile.write(chunk)
+    except OSError:
+        pass  # the client hung up, as it should
+
+
+@cache
+def gzip_bomb() -> bytes:
+    return gzip.compress(bytes(50 * MB), compresslevel=9)  # about 50 KB
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- URLs ----------------------------------------------------------------------------------
+def test_check_url_normalises() -> None:
+    assert check_url("HTTPS://example.com/a?b=1#frag") == "https://example.com/a?b=1"
+    assert check_url(" http://example.com ") == "http://example.com/"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://example.com/feed", "file:///etc/passwd", "http://", "example.com/x", "http://h:x/"],
+)
+def test_check_url_refuses(url: str) -> None:
+    with pytest.raises(FetchError) as caught:
+        check_url(url)
+    assert caught.value.url == url
+    assert str(caught.value) == f"{url}: {caught.value.reason}"
+
+
+def test_ftp_url_sends_no_request() -> None:
+    async def job(f: Fetcher) -> str:
+        with pytest.raises(FetchError) as caught:
+            await f.get("ftp://127.0.0.1/feed")
+        return caught.value.reason
+
+    reason, fetcher = run(job)
+    assert reason.startswith("ftp:// URLs are not fetched")
+    assert fetcher.requests == 0
+
+
+# --- headers, content -----------------------------------------------------------------------
+def test_user_agent_and_accept_encoding_on_every_request(site: Site) -> None:
+    url = site.route("/page", "<p>hi</p>", content_type="text/html; charset=ISO-8859-1")
+    got = get(url)
+    assert (got.url, got.final_url, got.status, got.body) == (url, url, 200, b"<p>hi</p>")
+    assert (got.content_type, got.charset) == ("text/html", "iso-8859-1")
+    assert site.paths() == ["/robots.txt", "/page"]
+    for hit in site.hits:
+        headers = {k.lower(): v for k, v in hit.headers.items()}
+        assert headers["user-agent"] == USER_AGENT
+        assert headers["accept-encoding"] == "gzip, deflate"
+    assert USER_AGENT.startswith("articlebot/")
+
+
+def test_missing_content_type_is_allowed(site: Site) -> None:
+    got = get(site.route("/page", "plain words", content_type=""))
+    assert (got.content_type, got.charset, got.body) == ("", None, b"plain words")
+
+
+def test_image_is_skipped_before_its_body_is_read(site: Site) -> None:
+    url = site.handle("/photo", headers_only("image/png", 1000, then_sleep=3))
+    start = time.monotonic()
+    exc = error(url)
+    assert exc.reason == "image/png is not a web page, feed, sitemap or plain text: skipped"
+    assert time.monotonic() - start < 1.5  # the body, 3 s away, was not waited for
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw deflate"])
+def test_content_encoding_is_removed(site: Site, encoding: str) -> None:
+    text = b"<html><body>" + b"news " * 2000 + b"</body></html>"
+    raw = zlib.compressobj(wbits=-15)  # what some servers send as "deflate"
+    packed = {
+        "gzip": gzip.compress(text),
+        "deflate": zlib.compress(text),
+        "raw deflate": raw.compress(text) + raw.flush(),
+    }[encoding]
+    header = encoding.split()[-1]
+    url = site.handle(
+        "/page", lambda r: send(r, 200, packed, "text/html", {"Content-Encoding": header})
+    )
+    assert get(url).body == text
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "also_encoded"),
+    [
+        ("/sitemap.xml.gz", "application/x-gzip", False),
+        ("/sitemap.xml.gz", "application/octet-stream", False),
+        ("/sitemap.gz.php", "application/gzip", False),
+        ("/sitemap.xml.gz", "application/x-gzip", True),  # gzip file sent gzip-encoded
+    ],
+)
+def test_gzip_file_arrives_decompressed(
+    site: Site, path: str, content_type: str, also_encoded: bool
+) -> None:
+    xml = b'<?xml version="1.0"?><urlset><url><loc>https://a.example/1</loc></url></urlset>'
+    url = site.route(path, gzip.compress(xml), content_type=content_type, gzip=also_encoded)
+    got = get(url)
+    assert got.body == xml
+    assert got.content_type == content_type
+
+
+# --- robots.txt ------------------------------------------------------------------------------
+def test_robots_disallow_is_obeyed_and_fetched_once(site: Site) -> None:
+    site.route("/robots.txt", "User-agent: *\nDisallow: /private\n", content_type="text/plain")
+    site.route("/public", "ok")
+    site.route("/private/page", "secret")
+
+    async def job(f: Fetcher) -> list[Fetched | BaseException]:
+        urls = [site.url("/public"), site.url("/private/page"), site.url("/public?again")]
+        return await asyncio.gather(*(f.get(u) for u in urls), return_exceptions=True)
+
+    (first, second, third), fetcher = run(job)
+    assert isinstance(first, Fetched) and isinstance(third, Fetched)
+    assert isinstance(second, FetchError) and second.reason == "disallowed by robots.txt"
+    assert site.count("/robots.txt") == 1
+    assert site.count("/private/page") == 0
+    assert fetcher.requests == 3
+
+
+def test_robots_group_for_articlebot(site: Site) -> None:
+    robots = "User-agent: otherbot\nDisallow:\n\nUser-agent: articlebot\nDisallow: /\n"
+    site.route("/robots.txt", robots, content_type="text/plain")
+    assert error(site.route("/page", "x")).reason == "disallowed by robots.txt"
+
+
+def test_robots_404_allows_everything(site: Site) -> None:
+    assert get(site.route("/page", "x")).body == b"x"
+    assert site.paths() == ["/robots.txt", "/page"]
+
+
+def test_robots_500_disallows_everything(site: Site) -> None:
+    site.route("/robots.txt", "oops", status=500, content_type="text/plain")
+    site.route("/page", "x")
+
+    async def job(f: Fetcher) -> list[Fetched | BaseException]:
+        urls = [site.url("/page"), site.url("/page?2")]
+        return await asyncio.gather(*(f.get(u) for u in urls), return_exceptions=True)
+
+    results, _ = run(job)
+    for exc in results:
+        assert isinstance(exc, FetchError)
+        assert exc.reason == "robots.txt unreachable (HTTP 500): not fetched, per RFC 9309"
+    assert site.paths() == ["/robots.txt"]  # asked once, not retried, the page never asked
+
+
+# --- politeness -------------------------------------------------------------------------------
+class Tracker:
+    """A handler that records how many requests are in flight at once, and when each began."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.lock = threading.Lock()
+        self.now = self.peak = 0
+        self.starts: list[float] = []
+
+    def __call__(self, request: BaseHTTPRequestHandler) -> None:
+        with self.lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+            self.starts.append(time.monotonic())
+        time.sleep(self.seconds)
+        with self.lock:
+            self.now -= 1  # before answering, so the client cannot start the next one first
+        send(request, 200, b"ok", "text/plain")
+
+
+def fetch_all(site: Site, n: int, **options: Any) -> float:
+    async def job(f: Fetcher) -> list[Fetched]:
+        return await asyncio.gather(*(f.get(site.url(f"/slow?n={i}")) for i in range(n)))
+
+    start = time.monotonic()
+    run(job, **options)
+    return time.monotonic() - start
+
+
+def test_delay_between_starts_to_one_host(site: Site) -> None:
+    tracker = Tracker(0.1)
+    site.handle("/slow", tracker)
+    elapsed = fetch_all(site, 4, delay=0.2)
+    assert elapsed >= 0.6
+    assert tracker.peak <= 2
+    gaps = [b - a for a, b in zip(tracker.starts, tracker.starts[1:], strict=False)]
+    assert len(gaps) == 3 and min(gaps) >= 0.18
+
+
+def test_at_most_two_requests_per_host_at_once(site: Site) -> None:
+    tracker = Tracker(0.3)
+    site.handle("/slow", tracker)
+    elapsed = fetch_all(site, 6, delay=0)
+    assert tracker.peak == fetch.PER_HOST == 2
+    assert elapsed >= 0.9  # six requests, two at a time, 0.3 s each
+
+
+# --- conditional requests, status codes, retries ------------------------------------------------
+def test_not_modified_with_etag(site: Site) -> None:
+    url = site.route("/feed", "<rss/>", content_type="application/rss+xml", etag='"v1"')
+    first = get(url)
+    assert (first.status, first.etag, first.body) == (200, '"v1"', b"<rss/>")
+    again = run(lambda f: f.get(url, etag='"v1"'))[0]
+    assert (again.status, again.body, again.etag) == (304, b"", '"v1"')
+    asked = {k.lower(): v for k, v in site.hits[-1].headers.items()}
+    assert asked["if-none-match"] == '"v1"'
+
+
+def test_not_modified_with_last_modified(site: Site) -> None:
+    stamp = "Tue, 01 Apr 2025 10:00:00 GMT"
+    url = site.route("/feed", "<rss/>", content_type="text/xml", last_modified=stamp)
+    assert get(url).last_modified == stamp
+    again = run(lambda f: f.get(url, last_modified=stamp))[0]
+    assert (again.status, again.body, again.last_modified, again.etag) == (304, b"", stamp, None)
+
+
+def test_server_error_is_reported_not_retried(site: Site) -> None:
+    exc = error(site.route("/page", "boom", status=500))
+    assert (exc.reason, exc.status) == ("HTTP 500 Internal Server Error", 500)
+    assert site.count("/page") == 1
+
+
+def test_429_waits_retry_after_then_succeeds(site: Site) -> None:
+    calls: list[float] = []
+
+    def handler(request: BaseHTTPRequestHandler) -> None:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            send(request, 429, b"slow down", "text/plain", {"Retry-After": "1"})
+        else:
+            send(request, 200, b"ok", "text/plain")
+
+    url = site.handle("/page", handler)
+    start = time.monotonic()
+    got, fetcher = run(lambda f: f.get(url))
+    assert got.body == b"ok"
+    assert time.monotonic() - start >= 1.0 and calls[1] - calls[0] >= 0.95
+    assert len(calls) == 2 and fetcher.requests == 3  # robots.txt, 429, 200
+
+
+def test_503_backs_off_then_gives_up(site: Site) -> None:
+    url = site.route("/page", "busy", status=503)
+    start = time.monotonic()
+    exc = error(url, retries=1)
+    assert (exc.reason, exc.status) == ("HTTP 503 Service Unavailable", 503)
+    assert time.monotonic() - start >= 1.0  # no Retry-After: 1 s before the retry
+    assert site.count("/page") == 2
+
+
+@pytest.mark.parametrize("retry_after", ["3600", "Wed, 21 Oct 2099 07:28:00 GMT"])
+def test_retry_after_beyond_the_limit_fails_fast(site: Site, retry_after: str) -> None:
+    url = site.route("/page", "later", status=429, headers={"Retry-After": retry_after})
+    start = time.monotonic()
+    exc = error(url)
+    assert exc.reason.startswith("server asked to retry after ")
+    assert exc.reason.endswith(" s (over the 60 s limit)")
+    assert time.monotonic() - start < 1.0
+    assert site.count("/page") == 1
+
+
+# --- timeouts ------------------------------------------------------------------------------------
+def test_slow_server_times_out(site: Site) -> None:
+    url = site.route("/page", "late", delay=2)
+    start = time.monotonic()
+    exc = error(url, timeout=0.5)
+    assert exc.reason == "timed out after 0.5 s (ARTICLEBOT_FETCH_TIMEOUT)"
+    assert time.monotonic() - start < 1.5
+
+
+def test_trickling_server_is_cut_off(site: Site) -> None:
+    def trickle(request: BaseHTTPRequestHandler) -> None:
+        request.send_response(200)
+        request.send_header("Content-Type", "text/plain")
+        request.send_header("Content-Length", "100")
+        request.end_headers()
+        try:
+            for _ in range(100):  # a byte every 0.1 s: no read ever waits 0.25 s
+                request.wfile.write(b"x")
+                request.wfile.flush()
+                time.sleep(0.1)
+        except OSError:
+            pass
+
+    start = time.monotonic()
+    exc = error(site.handle("/page", trickle), timeout=0.25)
+    assert exc.reason.startswith("took longer than 1 s in all")
+    assert time.monotonic() - start < 2.0
+
+
+# --- redirects ------------------------------------------------------------------------------------
+def redirect(site: Site, path: str, location: str, status: int = 302) -> None:
+    site.route(path, "", status=status, headers={"Location": location})
+
+
+def test_redirect_loop_is_stopped(site: Site) -> None:
+    redirect(site, "/a", "/b")
+    redirect(site, "/b", "/a")
+    exc = error(site.url("/a"))
+    assert exc.reason == f"too many redirects (more than {MAX_REDIRECTS})"
+    assert exc.url == site.url("/a")
+    assert site.count("/a") + site.count("/b") == MAX_REDIRECTS + 1
+
+
+def test_redirect_chain_is_followed(site: Site) -> None:
+    redirect(site, "/one", site.url("/two"), 301)
+    redirect(site, "/two", "/three", 307)
+    redirect(site, "/three", "/final", 308)
+    site.route("/final", "here")
+    got, fetcher = run(lambda f: f.get(site.url("/one")))
+    assert (got.url, got.final_url, got.body) == (site.url("/one"), site.url("/final"), b"here")
+    assert fetcher.requests == 5  # robots.txt and four hops
+
+
+def test_relative_location(site: Site) -> None:
+    redirect(site, "/news/2025/story", "../latest/story?x=1", 303)
+    site.route("/news/latest/story", "fresh")
+    got = get(site.url("/news/2025/story"))
+    assert got.final_url == site.url("/news/latest/story?x=1")
+    assert got.body == b"fresh"
+
+
+def test_redirect_to_another_scheme_is_refused(site: Site) -> None:
+    redirect(site, "/page", "file:///etc/passwd")
+    exc = error(site.url("/page"))
+    assert exc.url == site.url("/page")
+    assert exc.reason.startswith("redirected to file:///etc/passwd: file:// URLs are not fetched")
+
+
+# --- size caps --------------------------------------------------------------------------------------
+def test_announced_large_body_is_refused_unread(site: Site) -> None:
+    url = site.handle("/big", headers_only("text/html", 50 * MB, then_sleep=3))
+    start = time.monotonic()
+    exc = error(url, max_bytes=MB)
+    assert exc.reason == "response is larger than 1 MB (ARTICLEBOT_FETCH_MAX_MB)"
+    assert time.monotonic() - start < 1.5
+
+
+def test_streamed_large_body_is_cut_at_the_cap(site: Site) -> None:
+    url = site.handle("/big", zeros_until_closed)
+    start = time.monotonic()
+    exc = error(url, max_bytes=MB)
+    assert exc.reason == "response is larger than 1 MB (ARTICLEBOT_FETCH_MAX_MB)"
+    assert time.monotonic() - start < 2.0
+
+
+def test_gzip_bomb_stops_at_the_cap_in_bounded_memory(site: Site) -> None:
+    bomb = gzip_bomb()
+    url = site.route("/bomb", bomb, content_type="text/html", headers={"Content-Encoding": "gzip"})
+    tracemalloc.start()
+    try:
+        exc = error(url, max_bytes=MB)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "larger than 1 MB" in exc.reason
+    assert peak < 10 * MB  # the 50 MB it inflates to was never held (TLS setup is ~4 MB)
+
+
+def test_gzip_file_is_capped_too(site: Site) -> None:
+    url = site.route("/sitemap.xml.gz", gzip_bomb(), content_type="application/x-gzip")
+    assert "larger than 1 MB" in error(url, max_bytes=MB).reason
+
+
+# --- network errors -----------------------------------------------------------------------------------
+def test_connection_refused() -> None:
+    # robots.txt is asked first; no answer to it means the page is not fetched (RFC 9309).
+    exc = error(f"http://127.0.0.1:{closed_port()}/page")
+    assert exc.reason.startswith("robots.txt unreachable, so not fetched (RFC 9309): ")
+    assert exc.reason.endswith("connection refused (is the server up, and the port right?)")
+
+
+# --- private addresses ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("http://127.0.0.1:8000/feed", "127.0.0.1 is a loopback address"),
+        ("http://localhost/feed", "is a loopback address"),
+        ("http://10.0.0.1/", "10.0.0.1 is a private address"),
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a link-local address"),
+        ("http://[::1]/", "::1 is a loopback address"),
+        ("http://[::ffff:127.0.0.1]/", "is a loopback address"),
+        ("http://0.0.0.0/", "0.0.0.0 is an unspecified address"),
+        ("http://2130706433/", "127.0.0.1 is a loopback address"),  # 127.0.0.1 as one number
+    ],
+)
+def test_check_public_refuses_private_addresses(url: str, kind: str) -> None:
+    with pytest.raises(FetchError) as caught:
+        asyncio.run(check_public(url))
+    assert kind in caught.value.reason
+    assert caught.value.reason.endswith(
+        "private, loopback and link-local addresses are refused "
+        "(ARTICLEBOT_ALLOW_PRIVATE_URLS=true allows them)"
+    )
+
+
+def test_check_public_allows_a_public_address() -> None:
+    asyncio.run(check_public("https://93.184.216.34/feed"))  # a literal: no DNS asked
+
+
+def test_check_public_unresolvable_host() -> None:
+    with pytest.raises(FetchError, match=re.escape("cannot resolve host example.invalid")):
+        asyncio.run(check_public("http://example.invalid/feed"))
+
+
+def test_private_url_is_refused_before_any_request(site: Site) -> None:
+    url = site.route("/page", "x")
+    with pytest.raises(FetchError, match=re.escape("127.0.0.1 is a loopback address")) as caught:
+        run(lambda f: f.get(url), allow_private=False)
+    assert caught.value.url == url
+    assert site.count() == 0
+
+
+def test_dns_rebinding_is_caught_after_connecting(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The name looked public when checked, but the connection reached 127.0.0.1."""
+
+    async def looks_public(url: str) -> None:
+        return None
+
+    monkeypatch.setattr(fetch, "check_public", looks_public)
+    url = site.route("/page", "x")
+    with pytest.raises(FetchError, match=re.escape("connected to 127.0.0.1, a loopback address")):
+        run(lambda f: f.get(url), allow_private=False)
+    assert site.count("/page") == 0  # robots.txt came first, and was refused
+
+
+# --- settings --------------------------------------------------------------------------------------------
+def test_from_settings() -> None:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        fetch_timeout=5,
+        fetch_delay=0.1,
+        fetch_max_mb=2.5,
+        allow_private_urls=True,
+    )
+    fetcher = Fetcher.from_settings(settings)
+    assert (fetcher.timeout, fetcher.delay, fetcher.allow_private) == (5, 0.1, True)
+    assert fetcher.max_bytes == int(2.5 * MB)

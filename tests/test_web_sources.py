@@ -1,0 +1,323 @@
+"""Web sources end to end: feeds, sitemaps, sites and pages served over real HTTP on
+127.0.0.1, indexed by ``run_index`` into a real index, then re-synced."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from index.cli import main
+from index.indexer import IndexReport, run_index
+from index.settings import Settings
+from index.store import DB_NAME, current_generation_dir
+
+from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder
+from .test_cli import cli
+from .web_server import Site
+
+STORIES = {
+    "/news/time-warner": ARTICLE_A,
+    "/news/dollar": ARTICLE_B,
+    "/news/yukos": ARTICLE_C,
+}
+
+
+@pytest.fixture
+def web_settings(settings: Settings) -> Settings:
+    # The test server is on 127.0.0.1: allowed here, refused by default.
+    return settings.model_copy(update={"allow_private_urls": True, "fetch_delay": 0.0})
+
+
+def page(story: str, *, nav: str = "Home | World | Business | Sport") -> str:
+    title, _, body = story.strip().partition("\n\n")
+    paragraphs = "".join(f"<p>{p}</p>" for p in body.split("\n\n") if p.strip())
+    return (
+        f"<!doctype html><html><head><title>{title}</title></head><body>"
+        f"<nav><ul><li>{nav}</li></ul></nav>"
+        f"<article><h1>{title}</h1>{paragraphs}</article>"
+        "<footer>Copyright 2005 Example News. Cookie settings. Terms of use.</footer>"
+        "</body></html>"
+    )
+
+
+def rss(site: Site, entries: list[tuple[str, str]], *, full: dict[str, str] | None = None) -> str:
+    items = []
+    for path, updated in entries:
+        title = STORIES[path].strip().splitlines()[0]
+        content = ""
+        if full and path in full:
+            content = f"<content:encoded><![CDATA[{full[path]}]]></content:encoded>"
+        items.append(
+            f"<item><title>{title}</title><link>{site.url(path)}</link>"
+            f"<pubDate>{updated}</pubDate><description>{title}</description>{content}</item>"
+        )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">'
+        f"<channel><title>Example News</title><link>{site.url('/')}</link>"
+        f"{''.join(items)}</channel></rss>"
+    )
+
+
+def serve_stories(site: Site) -> None:
+    for path, story in STORIES.items():
+        site.route(path, page(story), etag=f'"{path}-v1"')
+
+
+def index(settings: Settings, **kwargs: object) -> IndexReport:
+    return run_index(settings, HashEmbedder(), **kwargs)  # type: ignore[arg-type]
+
+
+def articles(settings: Settings) -> dict[str, dict[str, str]]:
+    db = current_generation_dir(settings.index_dir) / DB_NAME
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    rows = conn.execute("SELECT key, url, title, date, text FROM articles").fetchall()
+    conn.close()
+    return {r["key"]: dict(r) for r in rows}
+
+
+DATE_1 = "Mon, 10 Jan 2005 09:00:00 GMT"
+DATE_2 = "Tue, 11 Jan 2005 09:00:00 GMT"
+
+
+def test_rss_feed_is_indexed_with_feed_metadata(site: Site, web_settings: Settings) -> None:
+    serve_stories(site)
+    entries = [(p, DATE_1) for p in STORIES]
+    feed = site.route("/rss.xml", rss(site, entries), content_type="application/rss+xml")
+    report = index(web_settings, urls=[feed])
+    assert not report.failed, report.failed
+    assert report.added == 3
+    got = articles(web_settings)
+    story = got[site.url("/news/yukos")]
+    assert story["title"] == "Yukos unit buyer faces loan claim"
+    assert story["date"] == "2005-01-10"  # from the feed entry
+    assert story["url"] == site.url("/news/yukos")
+    assert "Rosneft bought the Yugansk unit" in story["text"]
+    assert "Cookie settings" not in story["text"] and "Business | Sport" not in story["text"]
+    assert report.sources == [feed]
+
+
+def test_resync_of_unchanged_feed_is_one_conditional_request(
+    site: Site, web_settings: Settings
+) -> None:
+    serve_stories(site)
+    entries = [(p, DATE_1) for p in STORIES]
+    body = rss(site, entries)
+    feed = site.route("/rss.xml", body, content_type="application/rss+xml", etag='"f1"')
+    index(web_settings, urls=[feed])
+    site.reset()
+    embedder = HashEmbedder()
+    report = run_index(web_settings, embedder)
+    feed_hits = [p for p in site.paths() if p != "/robots.txt"]
+    assert feed_hits == ["/rss.xml"], site.paths()
+    assert site.hits[-1].headers.get("If-None-Match") == '"f1"'
+    assert report.added == report.updated == report.removed == 0
+    assert embedder.embedded == []
+
+
+def test_changed_entry_is_refetched_and_new_entry_added(site: Site, web_settings: Settings) -> None:
+    serve_stories(site)
+    two = [("/news/time-warner", DATE_1), ("/news/dollar", DATE_1)]
+    site.route("/rss.xml", rss(site, two), content_type="application/rss+xml", etag='"f1"')
+    feed = site.url("/rss.xml")
+    index(web_settings, urls=[feed])
+    # The dollar story is updated (new date, new text); the yukos story is new.
+    site.route("/news/dollar", page(ARTICLE_B + "\nThe euro fell 2% on the news.\n"))
+    three = [("/news/time-warner", DATE_1), ("/news/dollar", DATE_2), ("/news/yukos", DATE_1)]
+    site.route("/rss.xml", rss(site, three), content_type="application/rss+xml", etag='"f2"')
+    site.reset()
+    report = index(web_settings)
+    fetched = sorted(p for p in site.paths() if p.startswith("/news/"))
+    assert fetched == ["/news/dollar", "/news/yukos"]  # not the unchanged one
+    assert (report.added, report.updated) == (1, 1)
+    assert "The euro fell 2%" in articles(web_settings)[site.url("/news/dollar")]["text"]
+
+
+def test_feed_that_loses_an_entry_keeps_it_unless_pruned(
+    site: Site, web_settings: Settings
+) -> None:
+    serve_stories(site)
+    entries = [(p, DATE_1) for p in STORIES]
+    feed = site.route("/rss.xml", rss(site, entries), content_type="application/rss+xml")
+    index(web_settings, urls=[feed])
+    site.route("/rss.xml", rss(site, entries[:2]), content_type="application/rss+xml")
+    report = index(web_settings)
+    assert report.removed == 0 and len(articles(web_settings)) == 3
+    report = index(web_settings, prune=True)
+    assert report.removed == 1
+    assert site.url("/news/yukos") not in articles(web_settings)
+
+
+def test_entry_with_full_text_survives_a_failing_page(site: Site, web_settings: Settings) -> None:
+    site.route("/news/time-warner", page(ARTICLE_A))
+    site.route("/news/dollar", "oops", status=500, content_type="text/plain")
+    full = {"/news/dollar": "<p>" + ARTICLE_B.replace("\n\n", "</p><p>") + "</p>" * 3}
+    entries = [("/news/time-warner", DATE_1), ("/news/dollar", DATE_1), ("/news/yukos", DATE_1)]
+    feed = site.route("/rss.xml", rss(site, entries, full=full), content_type="application/rss+xml")
+    report = index(web_settings, urls=[feed])
+    got = articles(web_settings)
+    assert "Alan Greenspan highlighted" in got[site.url("/news/dollar")]["text"]
+    # The yukos page is not served at all and the entry has no full text: reported.
+    assert [f.path for f in report.failed] == [site.url("/news/yukos")]
+    assert "404" in report.failed[0].reason
+    assert len(got) == 2
+
+
+def test_atom_feed(site: Site, web_settings: Settings) -> None:
+    serve_stories(site)
+    entries = "".join(
+        f"<entry><title>{STORIES[p].strip().splitlines()[0]}</title>"
+        f'<link href="{p}"/><id>{p}</id><updated>2005-02-0{i + 1}T10:00:00Z</updated>'
+        f"<author><name>Reporter {i}</name></author></entry>"
+        for i, p in enumerate(STORIES)
+    )
+    atom = (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" '
+        f'xml:base="{site.url("/")}"><title>Example</title><id>x</id>'
+        f"<updated>2005-02-03T10:00:00Z</updated>{entries}</feed>"
+    )
+    feed = site.route("/atom.xml", atom, content_type="application/atom+xml")
+    report = index(web_settings, urls=[feed])
+    assert report.added == 3, report.failed
+    got = articles(web_settings)
+    assert got[site.url("/news/dollar")]["date"] == "2005-02-02"
+
+
+def test_sitemap_index_with_gzipped_sitemap(site: Site, web_settings: Settings) -> None:
+    serve_stories(site)
+    urlset = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        + "".join(
+            f"<url><loc>{site.url(p)}</loc><lastmod>2005-01-10</lastmod></url>" for p in STORIES
+        )
+        + "</urlset>"
+    )
+    site.route(
+        "/sitemap-news.xml.gz", gzip.compress(urlset.encode()), content_type="application/x-gzip"
+    )
+    index_xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<sitemap><loc>{site.url('/sitemap-news.xml.gz')}</loc>"
+        "<lastmod>2005-01-10</lastmod></sitemap></sitemapindex>"
+    )
+    sitemap = site.route("/sitemap.xml", index_xml, content_type="application/xml", etag='"s1"')
+    report = index(web_settings, urls=[sitemap])
+    assert report.added == 3, report.failed
+    site.reset()
+    report = index(web_settings)
+    assert [p for p in site.paths() if p != "/robots.txt"] == ["/sitemap.xml"]
+    assert report.added == report.updated == 0
+
+
+def test_home_page_feeds_are_discovered(site: Site, web_settings: Settings) -> None:
+    serve_stories(site)
+    entries = [(p, DATE_1) for p in STORIES]
+    site.route("/feeds/all.rss", rss(site, entries), content_type="application/rss+xml")
+    home = (
+        '<html><head><link rel="alternate" type="application/rss+xml" href="/feeds/all.rss">'
+        "</head><body><h1>Example News</h1><p>Latest stories.</p></body></html>"
+    )
+    report = index(web_settings, urls=[site.route("/", home)])
+    assert report.added == 3, report.failed
+    assert report.web[site.url("/")]["kind"] == "site"
+
+
+def test_single_page_in_a_legacy_charset(site: Site, web_settings: Settings) -> None:
+    story = "Café owners protest\n\nThe café owners of Zürich said the new tax was unfair."
+    html = page(story).encode("windows-1252")
+    url = site.route("/cafe", html, content_type="text/html; charset=windows-1252")
+    report = index(web_settings, urls=[url])
+    assert report.added == 1, report.failed
+    assert "The café owners of Zürich" in articles(web_settings)[url]["text"]
+
+
+def test_robots_txt_disallowed_page_is_reported(site: Site, web_settings: Settings) -> None:
+    serve_stories(site)
+    site.route("/robots.txt", "User-agent: *\nDisallow: /news/yukos\n", content_type="text/plain")
+    entries = [(p, DATE_1) for p in STORIES]
+    feed = site.route("/rss.xml", rss(site, entries), content_type="application/rss+xml")
+    report = index(web_settings, urls=[feed])
+    assert report.added == 2
+    assert [(f.path, "robots.txt" in f.reason) for f in report.failed] == [
+        (site.url("/news/yukos"), True)
+    ]
+    assert "/news/yukos" not in site.paths()
+
+
+def test_failing_source_keeps_what_was_indexed(site: Site, web_settings: Settings) -> None:
+    serve_stories(site)
+    entries = [(p, DATE_1) for p in STORIES]
+    feed = site.route("/rss.xml", rss(site, entries), content_type="application/rss+xml")
+    index(web_settings, urls=[feed])
+    site.route("/rss.xml", "down", status=500, content_type="text/plain")
+    report = index(web_settings)
+    assert [f.path for f in report.failed] == [feed]
+    assert report.removed == 0 and len(articles(web_settings)) == 3
+
+
+def test_remove_source_drops_its_articles(site: Site, web_settings: Settings) -> None:
+    serve_stories(site)
+    entries = [(p, DATE_1) for p in STORIES]
+    feed = site.route("/rss.xml", rss(site, entries), content_type="application/rss+xml")
+    one = site.url("/news/dollar")
+    index(web_settings, urls=[feed, one])
+    report = index(web_settings, remove_urls=[feed])
+    assert report.removed == 2  # the dollar story is still listed by the page source
+    assert list(articles(web_settings)) == [one]
+
+
+def test_image_link_is_reported_and_skipped(site: Site, web_settings: Settings) -> None:
+    serve_stories(site)
+    site.route("/photo.png", b"\x89PNG\r\n\x1a\n" + bytes(100), content_type="image/png")
+    body = rss(site, [("/news/dollar", DATE_1)]).replace(
+        "</channel>",
+        f"<item><title>Photo</title><link>{site.url('/photo.png')}</link></item></channel>",
+    )
+    feed = site.route("/rss.xml", body, content_type="application/rss+xml")
+    report = index(web_settings, urls=[feed])
+    assert report.added == 1
+    assert [f.path for f in report.failed] == [site.url("/photo.png")]
+    assert "image/png" in report.failed[0].reason
+
+
+@pytest.mark.slow
+def test_cli_index_url_exit_code_and_stats(site: Site, tmp_path: Path) -> None:
+    """The real CLI and model: a feed with one failing page indexes the rest, exits 1,
+    and `stats` lists the source with its article count and last sync."""
+    serve_stories(site)
+    site.remove("/news/yukos")
+    entries = [(p, DATE_1) for p in STORIES]
+    feed = site.route("/rss.xml", rss(site, entries), content_type="application/rss+xml")
+    env = {"ARTICLEBOT_ALLOW_PRIVATE_URLS": "true", "ARTICLEBOT_FETCH_DELAY": "0"}
+    result = cli(tmp_path, "index", feed, **env)
+    assert result.returncode == 1, result.stderr
+    assert f"failed: {site.url('/news/yukos')}: HTTP 404" in result.stderr
+    stats = cli(tmp_path, "stats", "--json", **env)
+    [source] = json.loads(stats.stdout)["sources"]
+    assert (source["url"], source["kind"], source["articles"]) == (feed, "feed", 2)
+    assert source["last_sync"] and source["error"] is None
+    assert "(feed): 2 articles" in cli(tmp_path, "stats", **env).stdout
+
+
+def test_private_addresses_refused_by_default(site: Site, settings: Settings) -> None:
+    feed = site.route("/rss.xml", "<rss/>", content_type="application/rss+xml")
+    report = run_index(settings, HashEmbedder(), urls=[feed])
+    assert [f.path for f in report.failed] == [feed]
+    assert "ARTICLEBOT_ALLOW_PRIVATE_URLS" in report.failed[0].reason
+    assert site.count() == 0
+
+
+def test_unsupported_scheme_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["index", "--index-dir", str(tmp_path / "i"), "ftp://example.com/feed"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "ftp://example.com/feed" in err and "http" in err
