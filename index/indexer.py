@@ -385,7 +385,17 @@ def _sync_web(
     if not sources:
         return _WebPlan(gone=sorted(old.pages()), removed=removed, dirty=bool(removed))
     # A new chunk size re-reads every page, as it re-reads every file.
-    scan = sync_web(settings, sources, WebState() if force else old, prune=prune, progress=progress)
+    robots = web_state.read_robots(settings.index_dir)
+    scan = sync_web(
+        settings,
+        sources,
+        WebState() if force else old,
+        prune=prune,
+        progress=progress,
+        robots=robots,
+    )
+    if scan.robots != robots:
+        web_state.write_robots(settings.index_dir, scan.robots)
     report.requests = scan.requests
     report.failed.extend(FileFailure(f.url, f.reason) for f in scan.failed)
     learnt = [scan.sources.get(s.url, s) for s in sources]

@@ -113,11 +113,26 @@ def test_resync_of_unchanged_feed_is_one_conditional_request(
     site.reset()
     embedder = HashEmbedder()
     report = run_index(web_settings, embedder)
-    feed_hits = [p for p in site.paths() if p != "/robots.txt"]
-    assert feed_hits == ["/rss.xml"], site.paths()
+    # robots.txt is remembered for 24 hours (RFC 9309): not asked again.
+    assert site.paths() == ["/rss.xml"]
     assert site.hits[-1].headers.get("If-None-Match") == '"f1"'
     assert report.added == report.updated == report.removed == 0
+    assert report.requests == 1
     assert embedder.embedded == []
+
+
+def test_robots_txt_older_than_a_day_is_fetched_again(site: Site, web_settings: Settings) -> None:
+    serve_stories(site)
+    feed = site.route("/rss.xml", rss(site, []), content_type="application/rss+xml", etag='"f"')
+    index(web_settings, urls=[feed])
+    cache = web_settings.index_dir / "robots.json"
+    rules = json.loads(cache.read_text())
+    assert list(rules) == [site.base]
+    rules[site.base]["fetched_at"] -= 25 * 3600
+    cache.write_text(json.dumps(rules))
+    site.reset()
+    index(web_settings)
+    assert site.paths() == ["/robots.txt", "/rss.xml"]
 
 
 def test_changed_entry_is_refetched_and_new_entry_added(site: Site, web_settings: Settings) -> None:
@@ -212,7 +227,7 @@ def test_sitemap_index_with_gzipped_sitemap(site: Site, web_settings: Settings) 
     assert report.added == 3, report.failed
     site.reset()
     report = index(web_settings)
-    assert [p for p in site.paths() if p != "/robots.txt"] == ["/sitemap.xml"]
+    assert site.paths() == ["/sitemap.xml"]
     assert report.added == report.updated == 0
 
 

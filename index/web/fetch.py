@@ -16,6 +16,7 @@ import asyncio
 import ipaddress
 import socket
 import ssl
+import time
 import zlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -211,10 +212,33 @@ class _Host:
     next_start: float = 0.0
 
 
+#: How long robots.txt rules are reused, across runs too: RFC 9309 2.4 says no longer
+#: than 24 hours. Reusing them is what lets a re-sync of an unchanged feed cost one
+#: request, not two.
+ROBOTS_TTL = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class RobotsRules:
+    """robots.txt of one origin as fetched: ``text`` None means "no rules" (a 4xx)."""
+
+    fetched_at: float  # time.time()
+    text: str | None
+
+
 @dataclass(frozen=True)
 class _Robots:
     parser: RobotFileParser | None = None  # None: everything is allowed
     refusal: str | None = None  # robots.txt unreachable: nothing is, and this is why
+    rules: RobotsRules | None = None  # what to remember for the next run (not refusals)
+
+
+def _parse_robots(rules: RobotsRules) -> _Robots:
+    if rules.text is None:
+        return _Robots(rules=rules)
+    parser = RobotFileParser()
+    parser.parse(rules.text.splitlines())
+    return _Robots(parser, rules=rules)
 
 
 @dataclass(frozen=True)
@@ -241,6 +265,7 @@ class Fetcher:
         allow_private: bool = False,
         max_retry_wait: float = 60.0,
         retries: int = 2,
+        robots: dict[str, RobotsRules] | None = None,
     ) -> None:
         self.timeout = timeout
         self.delay = delay
@@ -252,17 +277,30 @@ class Fetcher:
         self._client: httpx.AsyncClient | None = None
         self._all = asyncio.Semaphore(MAX_CONCURRENT)
         self._hosts: dict[str, _Host] = {}
-        self._robots: dict[str, _Robots] = {}
+        # robots.txt rules by origin, from an earlier run while they are fresh.
+        now = time.time()
+        self._robots: dict[str, _Robots] = {
+            origin: _parse_robots(rules)
+            for origin, rules in (robots or {}).items()
+            if 0 <= now - rules.fetched_at < ROBOTS_TTL
+        }
         self._robots_locks: dict[str, asyncio.Lock] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Fetcher:
+    def from_settings(
+        cls, settings: Settings, robots: dict[str, RobotsRules] | None = None
+    ) -> Fetcher:
         return cls(
             timeout=settings.fetch_timeout,
             delay=settings.fetch_delay,
             max_bytes=int(settings.fetch_max_mb * 2**20),
             allow_private=settings.allow_private_urls,
+            robots=robots,
         )
+
+    def robots_rules(self) -> dict[str, RobotsRules]:
+        """The robots.txt rules this fetcher knows, to hand to the next one."""
+        return {o: r.rules for o, r in self._robots.items() if r.rules is not None}
 
     async def __aenter__(self) -> Fetcher:
         self._client = httpx.AsyncClient(
@@ -350,13 +388,12 @@ class Fetcher:
             if exc.status is None:  # no HTTP answer: timeout, connection refused, too big...
                 why = f"robots.txt unreachable, so not fetched (RFC 9309): {exc.reason}"
             elif exc.status < 500:
-                return _Robots()
+                return _Robots(rules=RobotsRules(time.time(), None))
             else:
                 why = f"robots.txt unreachable (HTTP {exc.status}): not fetched, per RFC 9309"
             return _Robots(refusal=why)
-        parser = RobotFileParser()
-        parser.parse(got.body.decode("utf-8", errors="replace").splitlines())
-        return _Robots(parser)
+        text = got.body.decode("utf-8", errors="replace")
+        return _parse_robots(RobotsRules(time.time(), text))
 
     async def _with_retries(
         self, url: str, headers: dict[str, str], robots_txt: bool

@@ -24,7 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .fetch import RobotsRules
+
 SYNC_LOG = "sources.json"  # in the index folder: when each web source last synced
+ROBOTS_CACHE = "robots.json"  # robots.txt rules by origin, reused for up to 24 hours
 
 WEB_SCHEMA = """
 CREATE TABLE IF NOT EXISTS web_sources (
@@ -156,9 +159,7 @@ def write_sync_log(index_dir: Path, runs: dict[str, dict[str, Any]]) -> None:
             run["last_ok"] = now
         else:
             run["last_ok"] = read_sync_log(index_dir).get(url, {}).get("last_ok")
-    tmp = index_dir / f".{SYNC_LOG}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(log, indent=1, sort_keys=True))
-    os.replace(tmp, index_dir / SYNC_LOG)
+    _atomic_json(index_dir / SYNC_LOG, log)
 
 
 def read_sync_log(index_dir: Path) -> dict[str, dict[str, Any]]:
@@ -167,3 +168,23 @@ def read_sync_log(index_dir: Path) -> dict[str, dict[str, Any]]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def read_robots(index_dir: Path) -> dict[str, RobotsRules]:
+    """robots.txt rules an earlier run fetched (a cache: unreadable means empty)."""
+    try:
+        data = json.loads((index_dir / ROBOTS_CACHE).read_text())
+        return {o: RobotsRules(float(r["fetched_at"]), r["text"]) for o, r in data.items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
+def write_robots(index_dir: Path, rules: dict[str, RobotsRules]) -> None:
+    data = {o: {"fetched_at": r.fetched_at, "text": r.text} for o, r in rules.items()}
+    _atomic_json(index_dir / ROBOTS_CACHE, data)
+
+
+def _atomic_json(path: Path, data: object) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, path)

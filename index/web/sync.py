@@ -20,7 +20,7 @@ from ..documents import Article
 from ..errors import UnreadableFileError
 from ..progress import NoProgress, Progress
 from ..settings import Settings
-from .fetch import Fetched, Fetcher, FetchError
+from .fetch import Fetched, Fetcher, FetchError, RobotsRules
 from .formats import (
     Entry,
     decode_page,
@@ -63,6 +63,7 @@ class WebScan:
     failed: list[UrlFailure] = field(default_factory=list)
     runs: dict[str, SourceRun] = field(default_factory=dict)
     requests: int = 0
+    robots: dict[str, RobotsRules] = field(default_factory=dict)  # to reuse next run
 
 
 def sync_web(
@@ -72,25 +73,28 @@ def sync_web(
     *,
     prune: bool = False,
     progress: Progress | None = None,
+    robots: dict[str, RobotsRules] | None = None,
 ) -> WebScan:
     """Run one sync of ``sources`` (blocking: it runs its own event loop, so a bot calls
-    it from a worker thread)."""
-    return asyncio.run(_sync_all(settings, sources, state, prune, progress or NoProgress()))
+    it from a worker thread). ``robots``: robots.txt rules an earlier run fetched."""
+    fetcher = Fetcher.from_settings(settings, robots)
+    return asyncio.run(_sync_all(fetcher, sources, state, prune, progress or NoProgress()))
 
 
 async def _sync_all(
-    settings: Settings,
+    fetcher: Fetcher,
     sources: Sequence[WebSource],
     state: WebState,
     prune: bool,
     progress: Progress,
 ) -> WebScan:
     scan = WebScan()
-    async with Fetcher.from_settings(settings) as fetcher:
+    async with fetcher:
         run = _Sync(fetcher, state, scan, prune, progress)
         progress.start("fetching", None)
         await asyncio.gather(*(run.source(s) for s in sources))
         scan.requests = fetcher.requests
+        scan.robots = fetcher.robots_rules()
     # A URL's state may have been noted more than once (fetched, then stamped): the last
     # note is the one to keep.
     scan.fetches = list({f.url: f for f in scan.fetches}.values())
