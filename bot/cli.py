@@ -7,7 +7,7 @@ from typing import Any
 
 
 def cmd_bot(args: argparse.Namespace, settings: Any) -> int:
-    from .client import run_bot
+    from .app import run_bot
 
     return run_bot(settings, sync=args.sync)
 

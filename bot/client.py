@@ -1,8 +1,9 @@
 """The Discord bot: a ``commands.Bot`` that owns Settings, the Retriever and bot state.
 
 ``setup_hook`` builds the retriever (the model is loaded before the bot reports ready),
-loads the cog and syncs slash commands. All retrieval runs in worker threads, so the
-event loop — and with it the gateway heartbeat — never waits on the model.
+adds the cogs it was given (``bot/app.py`` names them) and syncs slash commands. All
+retrieval runs in worker threads, so the event loop — and with it the gateway
+heartbeat — never waits on the model.
 """
 
 from __future__ import annotations
@@ -11,15 +12,14 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import discord
 from discord.ext import commands
 
-from index.errors import ArticlebotError, ConfigError
 from index.retriever import Retriever, open_retriever
 from index.settings import Settings
-from index.store import Snapshot, check_compatible
 
 from .feedback import FeedbackStore
 from .refresh import Refresher
@@ -35,6 +35,7 @@ class ArticleBot(commands.Bot):
         *,
         sync: bool = False,
         retriever: Retriever | None = None,
+        cogs: Sequence[Callable[[ArticleBot], commands.Cog]] = (),
         **options: Any,
     ) -> None:
         super().__init__(
@@ -46,6 +47,7 @@ class ArticleBot(commands.Bot):
         )
         self.settings = settings
         self.force_sync = sync
+        self.cog_factories = list(cogs)  # added in setup_hook (bot/app.py names them)
         self.retriever: Retriever | None = retriever
         self.cooldowns = Cooldowns(settings.cooldown_seconds)
         self.conversations = Conversations()
@@ -57,9 +59,8 @@ class ArticleBot(commands.Bot):
     async def setup_hook(self) -> None:
         if self.retriever is None:
             self.retriever = await asyncio.to_thread(self._load_retriever)
-        from .cog import AskCog
-
-        await self.add_cog(AskCog(self))
+        for make_cog in self.cog_factories:
+            await self.add_cog(make_cog(self))
         await self._sync_commands()
         self.refresher.start()  # nothing when ARTICLEBOT_REFRESH_MINUTES is 0
         if self.refresher.enabled:
@@ -116,41 +117,3 @@ class ArticleBot(commands.Bot):
         await self.refresher.stop()
         await super().close()
         self.feedback.close()
-
-
-def check_index(settings: Settings) -> None:
-    """Fail before connecting when there is no usable index (cheap: no model load)."""
-    snapshot = Snapshot.open(settings.index_dir)
-    try:
-        check_compatible(snapshot.manifest, settings.model, backend=settings.effective_backend)
-    finally:
-        snapshot.close()
-
-
-def run_bot(settings: Settings, *, sync: bool = False) -> int:
-    if settings.discord_token is None or not settings.discord_token.get_secret_value():
-        raise ConfigError(
-            "No Discord token. Set ARTICLEBOT_DISCORD_TOKEN in the environment or .env "
-            "(README: 'Running the Discord bot')."
-        )
-    check_index(settings)
-    discord.utils.setup_logging(level=logging.INFO)
-    bot = ArticleBot(settings, sync=sync)
-    try:
-        asyncio.run(_run(bot, settings.discord_token.get_secret_value()))
-    except discord.LoginFailure:
-        raise ConfigError(
-            "Discord rejected the token in ARTICLEBOT_DISCORD_TOKEN. Copy the bot token again "
-            "from the Developer Portal (Bot → Reset Token)."
-        ) from None
-    except discord.PrivilegedIntentsRequired as exc:  # pragma: no cover - we ask for none
-        raise ConfigError(str(exc)) from None
-    return 0
-
-
-async def _run(bot: ArticleBot, token: str) -> None:
-    async with bot:
-        await bot.start(token)
-
-
-__all__ = ["ArticleBot", "ArticlebotError", "run_bot"]

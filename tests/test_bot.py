@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 import bot.cog as cog_module
-from bot.client import ArticleBot, run_bot
+from bot.app import make_bot, run_bot
+from bot.client import ArticleBot
 from bot.render import DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, FIELD_VALUE_LIMIT, TITLE_LIMIT, escape
 from index.answers import answer as build_answer
 from index.errors import ArticlebotError, ConfigError, IndexMissingError
@@ -167,7 +168,7 @@ async def serving(
     fake: FakeDiscord, settings: Settings, retriever: Retriever
 ) -> AsyncIterator[ArticleBot]:
     """The real ArticleBot, connected to the fake and ready, with its commands synced."""
-    bot = ArticleBot(settings, sync=True, retriever=retriever, guild_ready_timeout=0.1)
+    bot = make_bot(settings, sync=True, retriever=retriever, guild_ready_timeout=0.1)
     async with running(bot, fake.token):
         sync = await fake.wait_for_request_async(
             "PUT", rf"/applications/{fake.application_id}/commands"
