@@ -135,8 +135,9 @@ def main() -> None:
 
     import numpy as np
 
-    from index.embedding import SentenceTransformerEmbedder, resolve_model_path
+    from index.models import resolve_model_path
     from index.onnx_backend import OnnxEmbedder
+    from index.torch_backend import SentenceTransformerEmbedder
 
     work: Path = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -286,7 +287,7 @@ def main() -> None:
 
 
 def _manifest(index_dir: Path) -> dict[str, Any]:
-    from index.store import Snapshot
+    from index.stores.local import Snapshot
 
     snapshot = Snapshot.open(index_dir)
     try:

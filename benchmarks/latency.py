@@ -39,7 +39,7 @@ def pct(values: list[float], q: float) -> float:
 def build_synthetic(index_dir: Path, n: int, dim: int, ann_threshold: int, backend: str) -> float:
     """Write an index of ``n`` synthetic passages; returns build seconds."""
     from index.documents import Article, Passage
-    from index.store import GenerationWriter, index_exists
+    from index.stores.local import GenerationWriter, index_exists
 
     if index_exists(index_dir):
         return 0.0
@@ -82,7 +82,7 @@ def ann_recall(retriever: object, dim: int, queries: int = 200) -> tuple[float, 
     embeddings see."""
     import faiss
 
-    index = retriever.snapshot.vectors  # type: ignore[attr-defined]
+    index = retriever.view.snapshot.vectors  # type: ignore[attr-defined]
     inner = faiss.downcast_index(index.index)
     if not isinstance(inner, faiss.IndexHNSW):
         return None
@@ -119,7 +119,7 @@ def measure(index_dir: Path, label: str, questions: list[str], backend: str) -> 
         t = time.perf_counter()
         answer(retriever, q)
         times.append((time.perf_counter() - t) * 1000)
-    m = retriever.snapshot.manifest
+    m = retriever.view.snapshot.manifest
     return {
         "corpus": label,
         "passages": m["passages"],
@@ -130,7 +130,7 @@ def measure(index_dir: Path, label: str, questions: list[str], backend: str) -> 
         "recall@10": ann_recall(retriever, int(m["dimension"])),
         "load_s": load_s,
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "disk_mb": retriever.snapshot.size_on_disk() / 2**20,
+        "disk_mb": retriever.view.snapshot.size_on_disk() / 2**20,
     }
 
 

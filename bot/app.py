@@ -13,7 +13,8 @@ import discord
 
 from index.errors import ConfigError
 from index.settings import Settings
-from index.store import Snapshot, check_compatible
+from index.stores import open_store
+from index.stores.base import check_compatible
 
 from .client import ArticleBot
 from .cog import AskCog
@@ -26,11 +27,11 @@ def make_bot(settings: Settings, **options: Any) -> ArticleBot:
 
 def check_index(settings: Settings) -> None:
     """Fail before connecting when there is no usable index (cheap: no model load)."""
-    snapshot = Snapshot.open(settings.index_dir)
+    view = open_store(settings, read=True).open_view()
     try:
-        check_compatible(snapshot.manifest, settings.model, backend=settings.effective_backend)
+        check_compatible(view.manifest, settings.model, backend=settings.effective_backend)
     finally:
-        snapshot.close()
+        view.close()
 
 
 def run_bot(settings: Settings, *, sync: bool = False) -> int:

@@ -74,7 +74,7 @@ class ArticleBot(commands.Bot):
         """Open a newly published generation now (in the sync's worker thread), so the next
         question or /about does not load it on the event loop."""
         if self.retriever is not None:
-            self.retriever.snapshot  # noqa: B018 - the property switches generations
+            self.retriever.view  # noqa: B018 - the property switches to the new state
 
     def _load_retriever(self) -> Retriever:
         retriever = open_retriever(self.settings)

@@ -17,7 +17,6 @@ from index.answers import Answer, answer
 from index.errors import ArticlebotError, IndexBusyError
 from index.indexer import IndexReport
 from index.retriever import Filters
-from index.web import state as web_state
 from index.web.fetch import FetchError, check_public, check_url
 
 from .refresh import added_text, sync_status
@@ -124,7 +123,7 @@ class AskCog(commands.Cog):
         return to_discord(render_answer(result, self.freshness()))
 
     def freshness(self) -> str:
-        m = self.retriever.snapshot.manifest
+        m = self.retriever.view.manifest
         built = str(m.get("built_at", "?")).replace("T", " ").replace("Z", " UTC")
         return f"{m.get('articles', 0):,} articles · index built {built}"
 
@@ -173,13 +172,7 @@ class AskCog(commands.Cog):
         return [app_commands.Choice(name=shorten(name, 100), value=value) for name, value in rows]
 
     def _matching_sources(self, current: str) -> list[tuple[str, str]]:
-        conn = self.retriever._current().conn()
-        like = f"%{current}%"
-        rows = conn.execute(
-            "SELECT DISTINCT title, coalesce(path, url, '') FROM articles "
-            "WHERE title LIKE ? OR path LIKE ? OR source LIKE ? ORDER BY title LIMIT 25",
-            (like, like, like),
-        ).fetchall()
+        rows = self.retriever.view.matching_articles(current, 25)
         out = []
         for title, where in rows:
             value = where if len(where) <= 100 else "*" + where[-99:]  # a glob on the tail
@@ -214,13 +207,7 @@ class AskCog(commands.Cog):
         )
 
     def _article_page(self, page: int) -> tuple[int, list[tuple[str, str | None]]]:
-        conn = self.retriever._current().conn()
-        total = conn.execute("SELECT count(*) FROM articles").fetchone()[0]
-        rows = conn.execute(
-            "SELECT title, date FROM articles ORDER BY title LIMIT ? OFFSET ?",
-            (SOURCES_PAGE, (page - 1) * SOURCES_PAGE),
-        ).fetchall()
-        return int(total), [(r[0], r[1]) for r in rows]
+        return self.retriever.view.articles_page((page - 1) * SOURCES_PAGE, SOURCES_PAGE)
 
     @sources.command(name="add", description="Index a feed, sitemap, site or page (admins)")
     @app_commands.describe(url="An http:// or https:// URL")
@@ -318,17 +305,17 @@ class AskCog(commands.Cog):
         )
 
     def _web_sources(self) -> set[str]:
-        return set(web_state.source_urls(self.retriever._current().conn()))
+        return set(self.retriever.view.web_state().sources)
 
     def _web_article_counts(self) -> dict[str, int]:
-        return web_state.article_counts(self.retriever._current().conn())
+        return self.retriever.view.web_article_counts()
 
     # --- /about ------------------------------------------------------------------------------
     @app_commands.command(name="about", description="What this bot knows and how fresh it is")
     async def about(self, interaction: discord.Interaction) -> None:
         # First in a worker thread: that also opens a newly published generation, if any.
         web_sources = len(await asyncio.to_thread(self._web_sources))
-        m = self.retriever.snapshot.manifest
+        m = self.retriever.view.manifest
         description = (
             "Answers with verbatim quotes from the indexed articles, each cited.\n\n"
             f"**Articles:** {m.get('articles', 0):,}\n**Passages:** {m.get('passages', 0):,}\n"

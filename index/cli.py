@@ -100,16 +100,16 @@ def split_sources(args: Sequence[str]) -> tuple[list[Path], list[str]]:
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
-    from .store import Snapshot
+    from .stores import open_store
     from .terminal import printable
 
-    snapshot = Snapshot.open(settings.index_dir)
+    view = open_store(settings).open_view()
     try:
         if args.check:
-            snapshot.verify()  # raises IndexDamagedError, one line, exit 2
-        m = snapshot.manifest
-        roots = [r[0] for r in snapshot.conn.execute("SELECT path FROM roots ORDER BY path")]
-        web = web_sources(snapshot.conn, settings.index_dir)
+            view.verify()  # raises IndexDamagedError, one line, exit 2
+        m = view.manifest
+        roots = view.roots()
+        web = web_sources(view, settings.index_dir)
         stats: dict[str, Any] = {
             "articles": int(m.get("articles", 0)),
             "passages": int(m.get("passages", 0)),
@@ -119,13 +119,14 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
             "chunk_tokens": m.get("chunk_tokens"),
             "generation": m.get("generation"),
             "built_at": m.get("built_at"),
-            "size_bytes": snapshot.size_on_disk(),
+            "size_bytes": view.size_on_disk(),
             "index_dir": str(settings.index_dir.resolve()),
+            "store": "postgresql" if settings.database_url else "local",
             "roots": roots,
             "sources": web,
         }
     finally:
-        snapshot.close()
+        view.close()
     if args.json:
         print(json.dumps(stats))
         return 0
@@ -146,14 +147,14 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def web_sources(conn: Any, index_dir: Path) -> list[dict[str, Any]]:
+def web_sources(view: Any, index_dir: Path) -> list[dict[str, Any]]:
     """Each web source with its article count and its last sync (from the sync log)."""
     from .web import state
 
-    counts = state.article_counts(conn)
+    counts = view.web_article_counts()
     log = state.read_sync_log(index_dir)
     out = []
-    for url, source in sorted(state.read_state(conn).sources.items()):
+    for url, source in sorted(view.web_state().sources.items()):
         run = log.get(url, {})
         out.append(
             {

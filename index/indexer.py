@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,18 +25,8 @@ from .progress import NoProgress, Progress
 from .readers import iter_article_files, read_file, too_large
 from .sentences import quote_spans
 from .settings import Settings
-from .store import (
-    DB_NAME,
-    FileRecord,
-    GenerationWriter,
-    Snapshot,
-    check_compatible,
-    connect_readonly,
-    current_generation_dir,
-    index_exists,
-    remove_abandoned,
-    writer_lock,
-)
+from .stores import open_store
+from .stores.base import FileRecord, IndexView, IndexWriter, Store, WebChanges, check_compatible
 from .web import state as web_state
 from .web.fetch import check_url
 from .web.state import WebSource, WebState
@@ -113,68 +102,52 @@ def run_index(
     remove_urls: Sequence[str] = (),
     prune: bool = False,
     progress: Progress | None = None,
+    store: Store | None = None,
 ) -> IndexReport:
-    """Bring the index in ``settings.index_dir`` in line with its sources (plus ``paths``
-    and ``urls``)."""
+    """Bring the index (the configured store, or ``store``) in line with its sources
+    (plus ``paths`` and ``urls``)."""
     request = Request(paths, urls, remove, remove_urls, rebuild, prune)
     started = time.perf_counter()
     progress = progress or NoProgress()
     report = IndexReport()
-    index_dir = settings.index_dir
-    with writer_lock(index_dir):
+    store = store or open_store(settings)
+    with store.writer_lock():
         # A run killed earlier left its private copy behind: remove it even when this run
-        # finds nothing to change (and so writes no generation of its own).
-        remove_abandoned(index_dir)
+        # finds nothing to change (and so writes nothing of its own).
+        store.cleanup()
         # A rebuild starts a fresh index of the same sources: the ones it remembers.
-        remembered = remembered_sources(index_dir) if rebuild else ([], [])
-        old = None if rebuild or not index_exists(index_dir) else Snapshot.open(index_dir)
+        remembered = store.remembered_sources() if rebuild else ([], [])
+        old = None if rebuild or not store.exists() else store.open_view()
         try:
-            _run(settings, embedder, old, request, progress, report, remembered)
+            _run(settings, embedder, store, old, request, progress, report, remembered)
         finally:
             if old is not None:
                 old.close()
         report.seconds = time.perf_counter() - started
         if report.sources:
-            web_state.write_sync_log(index_dir, report.web)
+            web_state.write_sync_log(settings.index_dir, report.web)
     return report
 
 
 def remembered_roots(index_dir: Path) -> list[str]:
-    return remembered_sources(index_dir)[0]
+    from .stores.local import LocalStore
 
-
-def remembered_sources(index_dir: Path) -> tuple[list[str], list[str]]:
-    """The roots and web sources an existing index remembers, read straight from its
-    database (a rebuild or repair must not depend on the rest of the index being sound);
-    none when even that cannot be read: the rebuild then starts from the configured
-    corpus."""
-    if not index_exists(index_dir):
-        return [], []
-    try:
-        conn = connect_readonly(current_generation_dir(index_dir) / DB_NAME)
-    except Exception:
-        return [], []
-    try:
-        roots = [r[0] for r in conn.execute("SELECT path FROM roots ORDER BY path")]
-        return roots, web_state.source_urls(conn)
-    except sqlite3.Error:
-        return [], []
-    finally:
-        conn.close()
+    return LocalStore(index_dir).remembered_sources()[0]
 
 
 def _run(
     settings: Settings,
     embedder: Embedder,
-    old: Snapshot | None,
+    store: Store,
+    old: IndexView | None,
     request: Request,
     progress: Progress,
     report: IndexReport,
     remembered: tuple[list[str], list[str]] = ([], []),
 ) -> None:
     paths, remove = request.paths, request.remove
-    old_roots = [r[0] for r in old.conn.execute("SELECT path FROM roots")] if old else []
-    old_web = web_state.read_state(old.conn) if old else WebState()
+    old_roots = old.roots() if old else []
+    old_web = old.web_state() if old else WebState()
     force = False
     if old is not None:
         check_compatible(old.manifest, embedder.name, backend=embedder_backend(embedder))
@@ -193,14 +166,14 @@ def _run(
         roots = plan_roots(old_roots, paths, remove, default)
     report.roots = roots
     report.sources = [s.url for s in sources]
-    known = {} if old is None or force else _known_files(old)
+    known = {} if old is None or force else old.files()
     live_roots = [r for r in roots if Path(r).exists()]
     for r in sorted(set(roots) - set(live_roots)):
         report.failed.append(
             FileFailure(r, f"folder is missing; its articles are kept (--remove {r} drops them)")
         )
     scan = _scan(live_roots, known, settings, progress, report)
-    indexed_files = set(_known_files(old)) if old else set()
+    indexed_files = set(old.files()) if old else set()
     # A file not seen is gone only if its folder was read: a missing root or a folder
     # that could not be listed (permissions, a failing disk) loses nothing.
     out_of_reach = (set(roots) - set(live_roots)) | scan.unreachable
@@ -209,9 +182,9 @@ def _run(
     if old is not None and not scan.changed and not gone and roots == old_roots and not web.dirty:
         report.passages = int(old.manifest.get("passages", 0))
         report.unchanged = int(old.manifest.get("articles", 0))
-        report.generation = old.generation
+        report.generation = int(old.manifest.get("generation", 0))
         return
-    writer = GenerationWriter(settings.index_dir, fresh=old is None)
+    writer = store.open_writer(fresh=old is None)
     try:
         _apply(writer, embedder, settings, roots, scan, gone, force, progress, report, web)
     except BaseException:
@@ -285,11 +258,6 @@ def _valid_name(path: str) -> bool:
 
 def _under_any(path: str, roots: Iterable[str]) -> bool:
     return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
-
-
-def _known_files(snapshot: Snapshot) -> dict[str, FileRecord]:
-    rows = snapshot.conn.execute("SELECT path, size, mtime_ns, sha256 FROM files")
-    return {r[0]: FileRecord(r[0], r[1], r[2], r[3]) for r in rows}
 
 
 def _scan(
@@ -449,7 +417,7 @@ def _changed_record(path: Path, old: FileRecord | None, max_bytes: int) -> FileR
 
 
 def _apply(
-    writer: GenerationWriter,
+    writer: IndexWriter,
     embedder: Embedder,
     settings: Settings,
     roots: list[str],
@@ -461,13 +429,11 @@ def _apply(
     web: _WebPlan,
 ) -> None:
     writer.set_roots(roots)
-    web_state.ensure_tables(writer.conn)
     for path in gone:
         _delete_origin(writer, path, report)
         writer.delete_file(path)
     for page in web.gone:
         _delete_origin(writer, page, report)
-        web_state.delete_fetch(writer.conn, page)
     reusable: dict[str, bytes] = {}
     pending: list[tuple[Article, str]] = []
     for record, articles in scan.changed:
@@ -475,7 +441,7 @@ def _apply(
             writer.put_file(
                 FileRecord(record.path, record.size, record.mtime_ns, record.sha256[1:])
             )
-            report.unchanged += len(_articles_of(writer, record.path))
+            report.unchanged += len(writer.articles_of(record.path))
             continue
         _diff_articles(writer, record.path, articles, force, reusable, pending, report)
         writer.put_file(record)
@@ -499,15 +465,15 @@ def _apply(
     report.passages = int(published["passages"])
 
 
-def _delete_origin(writer: GenerationWriter, origin: str, report: IndexReport) -> None:
+def _delete_origin(writer: IndexWriter, origin: str, report: IndexReport) -> None:
     """Delete the articles of a file or web page."""
-    for article_id in _articles_of(writer, origin):
+    for article_id in writer.articles_of(origin):
         writer.delete_article(article_id)
         report.removed += 1
 
 
 def _diff_articles(
-    writer: GenerationWriter,
+    writer: IndexWriter,
     origin: str,
     articles: list[Article],
     force: bool,
@@ -517,12 +483,12 @@ def _diff_articles(
 ) -> None:
     """Queue the new and changed articles of a file or page for embedding; delete those
     it no longer holds. An article whose content is the same is left as it is."""
-    old = _articles_of(writer, origin)
+    old = writer.articles_of(origin)
     for article in articles:
         if article.id in old and old.pop(article.id) == article.content_hash and not force:
             report.unchanged += 1
             continue
-        if writer.conn.execute("SELECT 1 FROM articles WHERE id = ?", (article.id,)).fetchone():
+        if writer.has_article(article.id):
             reusable.update(writer.delete_article(article.id))
             report.updated += 1
         else:
@@ -533,32 +499,20 @@ def _diff_articles(
         report.removed += 1
 
 
-def _write_web(writer: GenerationWriter, web: _WebPlan) -> None:
-    conn = writer.conn
-    web_state.write_sources(conn, web.sources)
-    conn.execute("DELETE FROM web_listed")
-    for source, pages in web.listed.items():
-        web_state.list_pages(conn, source, pages)
-    for fetch in web.fetches:
-        web_state.put_fetch(conn, fetch)
-    # A source removed and added again must be read in full, not answered 304.
-    for removed in web.removed:
-        for url in (removed.url, *removed.feeds):
-            web_state.delete_fetch(conn, url)
+def _write_web(writer: IndexWriter, web: _WebPlan) -> None:
+    # A page gone and a source removed (and maybe added again, which must read it in
+    # full, not be answered 304) lose their conditional state.
+    forget = [*web.gone, *(u for r in web.removed for u in (r.url, *r.feeds))]
+    writer.write_web(WebChanges(web.sources, web.listed, web.fetches, forget))
 
 
-def _old_dimension(writer: GenerationWriter, embedder: Embedder) -> int:
+def _old_dimension(writer: IndexWriter, embedder: Embedder) -> int:
     dim = writer.manifest().get("dimension")
     return int(dim) if dim is not None else embedder.dimension
 
 
-def _articles_of(writer: GenerationWriter, file: str) -> dict[str, str]:
-    rows = writer.conn.execute("SELECT id, content_hash FROM articles WHERE file = ?", (file,))
-    return {r[0]: r[1] for r in rows}
-
-
 def _embed_and_store(
-    writer: GenerationWriter,
+    writer: IndexWriter,
     embedder: Embedder,
     settings: Settings,
     pending: list[tuple[Article, str]],

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .settings import DEFAULT_MODEL, Settings
-from .store import fsync_path
+from .stores.local import fsync_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -86,7 +86,7 @@ class ModelFiles:
 def model_folder(model: str) -> Path:
     """The local folder of ``model``: the bundled one, a path, or a hub name already in the
     local Hugging Face cache (never downloaded here)."""
-    from .embedding import resolve_model_path
+    from .models import resolve_model_path
 
     path = Path(resolve_model_path(model))
     if path.is_dir():

@@ -1,31 +1,30 @@
-"""Hybrid retrieval: dense (FAISS) + lexical (SQLite FTS5 BM25), fused by a weighted sum of
-min-max normalised scores (measured better than reciprocal rank fusion: see benchmarks/).
+"""Hybrid retrieval: dense + lexical (BM25), fused by a weighted sum of min-max
+normalised scores (measured better than reciprocal rank fusion: see benchmarks/).
 
 A ``Retriever`` is built once and shared: ``search`` is safe to call from many threads,
-and each call first checks whether the indexer published a new generation (one small
-file read) and switches to it without a restart.
+and each call first checks whether the indexer published a new state (the local store:
+one small file read) and switches to it without a restart. Where the index lives is the
+store's business (``index.stores``): this module never sees SQL or FAISS.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
-import sqlite3
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 from . import ranking
 from .embedding import Embedder, embedder_backend, make_embedder
 from .errors import ArticlebotError, ConfigError
 from .ranking import Candidate, QueryTerms, StoredSentence
 from .settings import Settings
-from .store import DB_NAME, Snapshot, check_compatible, connect_readonly, current_generation_dir
+from .stores import open_store
+from .stores.base import Filters, IndexView, PassageRow, Store, check_compatible
 from .text import query_words, stem
 
 if TYPE_CHECKING:
@@ -79,19 +78,6 @@ class LRU(Generic[K, V]):
 
 
 @dataclass(frozen=True)
-class Filters:
-    """Restrict results to matching articles. ``source`` is a glob (``*sport*``) or a prefix
-    of the path (absolute, or relative under a root, e.g. ``sport/``), url or source name."""
-
-    source: str | None = None
-    date_from: str | None = None  # ISO date, inclusive
-    date_to: str | None = None
-
-    def __bool__(self) -> bool:
-        return bool(self.source or self.date_from or self.date_to)
-
-
-@dataclass(frozen=True)
 class Hit:
     passage_id: int
     article_id: str
@@ -122,64 +108,60 @@ class Ranked:
 
 @dataclass
 class _Loaded:
-    snapshot: Snapshot
-    name: str  # generation folder name
-    local: threading.local = field(default_factory=threading.local)
+    view: IndexView
     df_cache: LRU[str, int] = field(default_factory=lambda: LRU(DF_CACHE))
-
-    def conn(self) -> sqlite3.Connection:
-        """One read-only connection per thread: sqlite3 objects are not shared across threads."""
-        conn = getattr(self.local, "conn", None)
-        if conn is None:
-            conn = connect_readonly(self.snapshot.dir / DB_NAME)
-            self.local.conn = conn
-        return conn
 
 
 class Retriever:
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder | None = None, store: Store | None = None
+    ) -> None:
         self.settings = settings
         self.embedder = embedder or make_embedder(settings)
+        self.store = store or open_store(settings, read=True)
         self._lock = threading.Lock()
         self._vectors: LRU[str, np.ndarray] = LRU(QUERY_CACHE)
         self._loaded = self._load()
-        _single_threaded_faiss()
 
     @property
-    def snapshot(self) -> Snapshot:
-        return self._current().snapshot
+    def view(self) -> IndexView:
+        """The published state answers come from now (switching to a newer one first)."""
+        return self._current().view
 
     def warm_up(self) -> None:
-        """Load the model and the vectors now rather than on the first question."""
+        """Load the model now rather than on the first question."""
         check_compatible(
-            self.snapshot.manifest,
+            self.view.manifest,
             self.embedder.name,
             self.embedder.dimension,
             backend=embedder_backend(self.embedder),
         )
-        _ = self.snapshot.vectors
         self.embedder.embed(["warm up"])
 
     def _load(self) -> _Loaded:
-        snapshot = Snapshot.open(self.settings.index_dir)
-        check_compatible(
-            snapshot.manifest, self.embedder.name, backend=embedder_backend(self.embedder)
-        )
-        _ = snapshot.vectors
-        return _Loaded(snapshot, snapshot.dir.name)
+        view = self.store.open_view()
+        try:
+            check_compatible(
+                view.manifest, self.embedder.name, backend=embedder_backend(self.embedder)
+            )
+            view.warm_up()
+        except BaseException:
+            view.close()
+            raise
+        return _Loaded(view)
 
     def _current(self) -> _Loaded:
         loaded = self._loaded
         try:
-            live = current_generation_dir(self.settings.index_dir).name
+            live = self.store.version()
         except Exception:
-            return loaded  # pointer briefly unreadable: keep serving what we have
-        if live != loaded.name:
+            return loaded  # briefly unreadable (a pointer swap, a failover): keep serving
+        if live != loaded.view.version:
             with self._lock:
-                if self._loaded.name != live:
+                if self._loaded.view.version != live:
                     try:
                         self._loaded = self._load()
-                    except ArticlebotError as exc:  # keep serving the generation we have
+                    except ArticlebotError as exc:  # keep serving the state we have
                         log.warning("not switching to %s: %s", live, exc)
                         return self._loaded
                 loaded = self._loaded
@@ -187,21 +169,15 @@ class Retriever:
 
     # --- reads for answer building -----------------------------------------------------------
     def passage_count(self) -> int:
-        return int(self.snapshot.manifest.get("passages", 0))
+        return int(self.view.manifest.get("passages", 0))
 
     def document_frequency(self, word: str) -> int:
         """Passages containing ``word`` (as the FTS tokenizer sees it), cached per generation."""
         loaded = self._current()
         df = loaded.df_cache.get(word)
         if df is None:
-            df = (
-                loaded.conn()
-                .execute(
-                    "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?", (f'"{word}"',)
-                )
-                .fetchone()[0]
-            )
-            loaded.df_cache.put(word, int(df))
+            df = loaded.view.document_frequency(word)
+            loaded.df_cache.put(word, df)
         return int(df)
 
     def _lexical_words(self, query: str) -> list[str]:
@@ -213,35 +189,11 @@ class Retriever:
         return rare or words
 
     def article_texts(self, ids: set[str]) -> dict[str, str]:
-        marks = ",".join("?" * len(ids))
-        rows = (
-            self._current()
-            .conn()
-            .execute(f"SELECT id, text FROM articles WHERE id IN ({marks})", list(ids))
-        )
-        return {r[0]: r[1] for r in rows}
+        return self.view.article_texts(ids)
 
     def sentences(self, passage_ids: list[int]) -> dict[int, list[StoredSentence]]:
         """The stored sentences (spans, ordinals, vectors) of these passages."""
-        import numpy as np
-
-        if not passage_ids:
-            return {}
-        marks = ",".join("?" * len(passage_ids))
-        rows = (
-            self._current()
-            .conn()
-            .execute(
-                f'SELECT passage_id, start, "end", ordinal, vector FROM sentences '
-                f"WHERE passage_id IN ({marks}) ORDER BY passage_id, ordinal",
-                passage_ids,
-            )
-        )
-        out: dict[int, list[StoredSentence]] = {}
-        for pid, start, end, ordinal, blob in rows:
-            vector = np.frombuffer(blob, dtype=np.float16)
-            out.setdefault(pid, []).append(StoredSentence(pid, start, end, ordinal, vector))
-        return out
+        return self.view.sentences(passage_ids)
 
     def query_terms(self, query: str, question: str | None = None) -> QueryTerms:
         """IDF of each query word by its passage frequency; words of ``question`` (the
@@ -343,49 +295,30 @@ class Retriever:
         loaded = self._current()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        allowed = _allowed_ids(loaded.conn(), filters) if filters else None
+        view = loaded.view
         vector = self.query_vector(query) if mode != "lexical" else None
         t1 = time.perf_counter()
-        dense = self._dense(loaded, vector, allowed) if vector is not None else []
+        dense = view.dense(vector, CANDIDATES, filters) if vector is not None else []
         t2 = time.perf_counter()
-        lexical = (
-            _lexical(loaded.conn(), self._lexical_words(query), allowed) if mode != "dense" else []
-        )
+        words = self._lexical_words(query) if mode != "dense" else []
+        lexical = view.lexical(words, CANDIDATES, filters) if words else []
         t3 = time.perf_counter()
-        hits = self._fuse(loaded.conn(), dense, lexical, k)
+        hits = self._fuse(view, dense, lexical, k)
         t4 = time.perf_counter()
         timings.update(embed=t1 - t0, dense=t2 - t1, lexical=t3 - t2, fuse=t4 - t3)
         return hits, {key: round(v * 1000, 2) for key, v in timings.items()}
 
     def dense_only(self, query: str, k: int = 10) -> list[int]:
         """Passage ids by cosine alone (for evaluation against the hybrid ranking)."""
-        loaded = self._current()
-        return [pid for pid, _ in self._dense(loaded, self.query_vector(query), None)][:k]
+        return [pid for pid, _ in self.view.dense(self.query_vector(query), k, None)]
 
     def lexical_only(self, query: str, k: int = 10) -> list[int]:
         words = self._lexical_words(query)
-        return [pid for pid, _ in _lexical(self._current().conn(), words, None)][:k]
-
-    def _dense(
-        self, loaded: _Loaded, vector: np.ndarray, allowed: set[int] | None
-    ) -> list[tuple[int, float]]:
-        import faiss
-        import numpy as np
-
-        index = loaded.snapshot.vectors
-        if index.ntotal == 0 or (allowed is not None and not allowed):
-            return []
-        params = None
-        if allowed is not None:
-            selector = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64))
-            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
-        n = min(CANDIDATES, index.ntotal)
-        scores, ids = index.search(vector.reshape(1, -1), n, params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        return [pid for pid, _ in self.view.lexical(words, k, None)] if words else []
 
     def _fuse(
         self,
-        conn: sqlite3.Connection,
+        view: IndexView,
         dense: list[tuple[int, float]],
         lexical: list[tuple[int, float]],
         k: int,
@@ -394,7 +327,7 @@ class Retriever:
         # Only the head of the ranking can reach the top k after dedup and diversity:
         # fetching and normalising every candidate's text cost ~10 ms per query.
         order = sorted(fused, key=fused.__getitem__, reverse=True)[: max(4 * k, 24)]
-        rows = _passage_rows(conn, order)
+        rows = view.passages(order)
         dense_of, lexical_of = dict(dense), dict(lexical)
         hits = [
             _hit(rows[pid], fused[pid], dense_of.get(pid), lexical_of.get(pid))
@@ -446,95 +379,23 @@ def diversify(hits: list[Hit], k: int) -> list[Hit]:
     return (first + rest)[:k]
 
 
-def _lexical(
-    conn: sqlite3.Connection, words: list[str], allowed: set[int] | None
-) -> list[tuple[int, float]]:
-    """BM25 over passage text (weight 1) and article title (0.5); words are ORed."""
-    if not words:
-        return []
-    match = " OR ".join(f'"{w}"' for w in words)
-    where, params = "passages_fts MATCH ?", [match]
-    if allowed is not None:
-        where += " AND rowid IN (SELECT value FROM json_each(?))"
-        params.append(json.dumps(sorted(allowed)))
-    sql = (
-        "SELECT rowid, -bm25(passages_fts, 1.0, 0.5) AS score FROM passages_fts "
-        f"WHERE {where} ORDER BY bm25(passages_fts, 1.0, 0.5) LIMIT {CANDIDATES}"
-    )
-    return [(int(r[0]), float(r[1])) for r in conn.execute(sql, params)]
-
-
-def _allowed_ids(conn: sqlite3.Connection, filters: Filters | None) -> set[int] | None:
-    if not filters:
-        return None
-    clauses: list[str] = []
-    params: list[Any] = []
-    if filters.source:
-        clauses.append(_source_clause(filters.source, params))
-    if filters.date_from:
-        clauses.append("a.date >= ?")
-        params.append(filters.date_from)
-    if filters.date_to:
-        clauses.append("a.date <= ?")
-        params.append(filters.date_to + "\uffff")  # inclusive of timestamps on that day
-    sql = (
-        "SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id WHERE "
-        + " AND ".join(clauses)
-    )
-    return {int(r[0]) for r in conn.execute(sql, params)}
-
-
-def _source_clause(pattern: str, params: list[Any]) -> str:
-    if any(c in pattern for c in "*?["):
-        params.extend([pattern] * 3 + [pattern.lower()])
-        return "(a.path GLOB ? OR a.url GLOB ? OR a.source GLOB ? OR lower(a.source) GLOB ?)"
-    absolute = str(Path(pattern).expanduser().resolve()) if pattern[0] in "/~." else pattern
-    relative = "*/" + pattern.strip("/") + ("/*" if pattern.endswith("/") else "*")
-    params.extend([absolute, absolute, relative, pattern, pattern, pattern.lower()])
-    return (
-        "(substr(a.path, 1, length(?)) = ? OR a.path GLOB ? "
-        "OR substr(a.url, 1, length(?)) = ? OR lower(a.source) = ?)"
-    )
-
-
-def _passage_rows(conn: sqlite3.Connection, ids: list[int]) -> dict[int, sqlite3.Row]:
-    if not ids:
-        return {}
-    marks = ",".join("?" * len(ids))
-    rows = conn.execute(
-        'SELECT p.id, p.article_id, p.start, p."end", p.text, a.title, a.path, a.url, a.date, '
-        f"a.author, a.source FROM passages p JOIN articles a ON a.id = p.article_id "
-        f"WHERE p.id IN ({marks})",
-        ids,
-    ).fetchall()
-    return {int(r["id"]): r for r in rows}
-
-
-def _hit(row: sqlite3.Row, score: float, dense: float | None, lexical: float | None) -> Hit:
+def _hit(row: PassageRow, score: float, dense: float | None, lexical: float | None) -> Hit:
     return Hit(
-        passage_id=int(row["id"]),
-        article_id=row["article_id"],
-        title=row["title"],
-        start=row["start"],
-        end=row["end"],
-        text=row["text"],
+        passage_id=row.id,
+        article_id=row.article_id,
+        title=row.title,
+        start=row.start,
+        end=row.end,
+        text=row.text,
         score=score,
         dense=dense,
         lexical=lexical,
-        path=row["path"],
-        url=row["url"],
-        date=row["date"],
-        author=row["author"],
-        source=row["source"],
+        path=row.path,
+        url=row.url,
+        date=row.date,
+        author=row.author,
+        source=row.source,
     )
-
-
-def _single_threaded_faiss() -> None:
-    """One query at a time gains nothing from OpenMP threads, and faiss's OpenMP runtime
-    fights torch's for the cores (measured: p95 latency 3x worse with both at default)."""
-    import faiss
-
-    faiss.omp_set_num_threads(1)
 
 
 def _ms(since: float) -> float:
@@ -542,6 +403,10 @@ def _ms(since: float) -> float:
 
 
 def open_retriever(settings: Settings, embedder: Embedder | None = None) -> Retriever:
-    if settings.index_dir.exists() and not settings.index_dir.is_dir():
+    if (
+        not settings.database_url
+        and settings.index_dir.exists()
+        and not settings.index_dir.is_dir()
+    ):
         raise ConfigError(f"{settings.index_dir} is not a folder; set ARTICLEBOT_INDEX_DIR.")
     return Retriever(settings, embedder)

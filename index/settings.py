@@ -60,6 +60,16 @@ class Settings(BaseSettings):
         description="Above this many passages the vector index is HNSW instead of exact.",
     )
     max_file_mb: float = Field(50.0, gt=0, description="Larger files are skipped.")
+    database_url: SecretStr | None = Field(
+        None,
+        description="postgresql://… : keep the index in PostgreSQL + pgvector instead of "
+        "INDEX_DIR (many bot processes share it; see README). Unset: the local store.",
+    )
+    database_read_url: str | None = Field(
+        None,
+        description="postgresql://… of a read replica that answering uses (the writer "
+        "always uses DATABASE_URL).",
+    )
     follow_external_links: bool = Field(
         False,
         description="Index files that links in a corpus folder point to outside it. Off: "
@@ -133,7 +143,9 @@ class Settings(BaseSettings):
             return [int(p) for p in value.replace(" ", "").split(",") if p]
         return value
 
-    @field_validator("discord_token", "abstain_below", mode="before")
+    @field_validator(
+        "discord_token", "abstain_below", "database_url", "database_read_url", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

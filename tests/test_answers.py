@@ -37,7 +37,7 @@ def retriever(settings: Settings) -> Retriever:
 
 
 def article_texts(retriever: Retriever) -> dict[str, str]:
-    conn = retriever._current().conn()
+    conn = retriever.view.conn()  # type: ignore[attr-defined]
     return {r[0]: r[1] for r in conn.execute("SELECT id, text FROM articles")}
 
 

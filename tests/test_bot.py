@@ -459,7 +459,7 @@ async def test_long_answers_are_cut_within_discord_limits(
     settings = _bot_settings(tmp_path / "index", tmp_path / "corpus", chunk_tokens=2000)
     embedder = HashEmbedder(dimension=1024, max_tokens=4000)
     retriever = _build(settings, {"glacier.md": GLACIER, "a.txt": ARTICLE_A}, embedder)
-    conn = retriever._current().conn()
+    conn = retriever.view.conn()  # type: ignore[attr-defined]
     sql = "SELECT text FROM articles WHERE title = ?"
     article = conn.execute(sql, (LONG_TITLE,)).fetchone()[0]
     question = " ".join(
@@ -597,7 +597,7 @@ async def test_off_topic_question_abstains(
     assert "Closest articles:" in embed["description"]
     closest = [line[2:] for line in embed["description"].split("\n") if line.startswith("• ")]
     assert 1 <= len(closest) <= 3
-    titles = {r[0] for r in retriever._current().conn().execute("SELECT title FROM articles")}
+    titles = {r[0] for r in retriever.view.conn().execute("SELECT title FROM articles")}  # type: ignore[attr-defined]
     assert set(closest) <= titles
     assert not embed.get("fields")  # no sources, no quotes
     labels = [b.get("label") for b in _buttons(followup.json)]

@@ -18,17 +18,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from index.embedding import (
-    SentenceTransformerEmbedder,
-    embedder_backend,
-    make_embedder,
-)
+from index.embedding import embedder_backend, make_embedder
 from index.errors import ConfigError, IndexMismatchError
 from index.indexer import run_index
 from index.onnx_backend import ONNX_NAME, OnnxEmbedder, batches
 from index.retriever import Retriever
 from index.settings import Settings
-from index.store import SCHEMA_VERSION, Snapshot, check_compatible
+from index.stores.base import SCHEMA_VERSION, check_compatible
+from index.stores.local import Snapshot
+from index.torch_backend import SentenceTransformerEmbedder
 
 from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, REPO, HashEmbedder, write
 
@@ -278,7 +276,7 @@ from index.indexer import run_index
 from index.embedding import make_embedder
 from index.retriever import Retriever
 from index.settings import Settings
-from index.store import Snapshot
+from index.stores.local import Snapshot
 
 settings = Settings(_env_file=None, index_dir=Path(sys.argv[1]), corpus=[Path(sys.argv[2])],
                     backend=sys.argv[3], device="cpu")

@@ -6,8 +6,8 @@ import pytest
 
 from index.chunking import chunk_article
 from index.documents import Article
-from index.embedding import SentenceTransformerEmbedder
 from index.readers import read_file
+from index.torch_backend import SentenceTransformerEmbedder
 
 from .conftest import BBC
 

@@ -22,28 +22,29 @@ import os
 import re
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .documents import Article, Passage
-from .errors import (
+from ..documents import Article, Passage
+from ..errors import (
     ConfigError,
     IndexBusyError,
     IndexDamagedError,
-    IndexMismatchError,
     IndexMissingError,
 )
+from . import local_web as web_sql
+from .base import SCHEMA_VERSION, FileRecord, Filters, PassageRow, WebChanges
 
 if TYPE_CHECKING:
     import numpy as np
 
-    #: A passage's quotable sentence spans (article offsets) and their vectors.
-    Sentences = tuple[list[tuple[int, int]], np.ndarray]
+    from ..ranking import StoredSentence
+    from ..web.state import WebState
+    from .base import Sentences
 
-SCHEMA_VERSION = 3  # 3: sentence vectors
 DB_NAME = "index.sqlite"
 FAISS_NAME = "vectors.faiss"
 HNSW_EF_SEARCH = 128
@@ -81,14 +82,6 @@ CREATE VIRTUAL TABLE passages_fts USING fts5 (
 """
 
 
-@dataclass(frozen=True)
-class FileRecord:
-    path: str
-    size: int
-    mtime_ns: int
-    sha256: str
-
-
 def index_exists(index_dir: Path) -> bool:
     return (index_dir / "CURRENT").is_file()
 
@@ -123,58 +116,6 @@ def connect_readonly(db_path: Path) -> sqlite3.Connection:
 
 def read_manifest(conn: sqlite3.Connection) -> dict[str, Any]:
     return {row[0]: json.loads(row[1]) for row in conn.execute("SELECT key, value FROM manifest")}
-
-
-#: Embedding backends whose vectors are interchangeable share a kind. torch and fp32
-#: ONNX agree to cosine 1.0000 (same weights, same arithmetic); int8 weights move vectors
-#: by a mean cosine of 0.992 (min 0.97), and mixing them with fp32 costs retrieval
-#: quality (benchmarks/embedding_backends.py), so an index holds one kind.
-VECTOR_KINDS = {"torch": "fp32", "onnx": "fp32", "onnx-int8": "int8"}
-#: Indexes written before backends were recorded were all embedded with torch.
-LEGACY_BACKEND = "torch"
-
-
-def check_compatible(
-    manifest: dict[str, Any],
-    model: str,
-    dimension: int | None = None,
-    backend: str | None = None,
-) -> None:
-    """Refuse an index built with another schema, model, vector size or kind of vectors
-    (``backend`` None skips that check: an embedder that does not say)."""
-    if manifest.get("schema_version") != SCHEMA_VERSION:
-        raise IndexMismatchError(
-            f"The index has schema version {manifest.get('schema_version')}, this articlebot "
-            f"needs {SCHEMA_VERSION}. Run `articlebot index --rebuild`."
-        )
-    built = manifest.get("model")
-    if built != model:
-        raise IndexMismatchError(
-            f"The index was built with model {built!r} but the settings name {model!r}. "
-            f"Run `articlebot index --rebuild` to re-embed with {model!r}, "
-            f"or set ARTICLEBOT_MODEL={built} to use the index as it is."
-        )
-    if dimension is not None and manifest.get("dimension") != dimension:
-        raise IndexMismatchError(
-            f"The index holds {manifest.get('dimension')}-dimensional vectors but model "
-            f"{model!r} makes {dimension}-dimensional ones. Run `articlebot index --rebuild`."
-        )
-    built_backend = manifest.get("backend", LEGACY_BACKEND)
-    if backend is None or built_backend is None or backend == built_backend:
-        return
-    if VECTOR_KINDS.get(backend, backend) != VECTOR_KINDS.get(built_backend, built_backend):
-        same_kind = sorted(
-            b for b, k in VECTOR_KINDS.items() if k == VECTOR_KINDS.get(built_backend)
-        )
-        use = " or ".join(f"ARTICLEBOT_BACKEND={b}" for b in same_kind) or (
-            f"ARTICLEBOT_BACKEND={built_backend}"
-        )
-        raise IndexMismatchError(
-            f"The index was embedded with the {built_backend} backend, whose vectors differ "
-            f"from those of the {backend} backend the settings ask for. Run "
-            f"`articlebot index --rebuild` to re-embed with {backend}, or set {use} "
-            "to use the index as it is."
-        )
 
 
 class Snapshot:
@@ -321,6 +262,17 @@ class GenerationWriter:
 
     def delete_file(self, path: str) -> None:
         self.conn.execute("DELETE FROM files WHERE path = ?", (path,))
+
+    def articles_of(self, origin: str) -> dict[str, str]:
+        rows = self.conn.execute("SELECT id, content_hash FROM articles WHERE file = ?", (origin,))
+        return {r[0]: r[1] for r in rows}
+
+    def has_article(self, article_id: str) -> bool:
+        found = self.conn.execute("SELECT 1 FROM articles WHERE id = ?", (article_id,))
+        return found.fetchone() is not None
+
+    def write_web(self, changes: WebChanges) -> None:
+        web_sql.write(self.conn, changes)
 
     def delete_article(self, article_id: str) -> dict[str, bytes]:
         """Remove an article, its passages and sentences; returns their vectors (float32
@@ -584,3 +536,233 @@ def _atomic_write(path: Path, content: str) -> None:
         os.fsync(handle.fileno())
     os.replace(tmp, path)
     fsync_path(path.parent)
+
+
+# --- the Store interface ----------------------------------------------------------------
+class LocalView:
+    """A published generation for reading: SQLite (one read-only connection per thread:
+    sqlite3 objects are not shared across threads) and FAISS, loaded once."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.manifest = snapshot.manifest
+        self._local = threading.local()
+
+    def warm_up(self) -> None:
+        """Load the vectors now: the first question should not wait for them."""
+        _ = self.snapshot.vectors
+        _single_threaded_faiss()
+
+    @property
+    def version(self) -> str:
+        return self.snapshot.dir.name
+
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect_readonly(self.snapshot.dir / DB_NAME)
+            self._local.conn = conn
+        return conn
+
+    # --- retrieval -----------------------------------------------------------------------
+    def dense(self, vector: np.ndarray, k: int, filters: Filters | None) -> list[tuple[int, float]]:
+        import faiss
+        import numpy as np
+
+        index = self.snapshot.vectors
+        allowed = self._allowed_ids(filters)
+        if index.ntotal == 0 or (allowed is not None and not allowed):
+            return []
+        params = None
+        if allowed is not None:
+            selector = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64))
+            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
+        n = min(k, index.ntotal)
+        scores, ids = index.search(vector.reshape(1, -1), n, params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def lexical(self, words: list[str], k: int, filters: Filters | None) -> list[tuple[int, float]]:
+        """FTS5's BM25 over passage text (weight 1) and article title (0.5); words ORed."""
+        if not words:
+            return []
+        match = " OR ".join(f'"{w}"' for w in words)
+        where, params = "passages_fts MATCH ?", [match]
+        allowed = self._allowed_ids(filters)
+        if allowed is not None:
+            where += " AND rowid IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(sorted(allowed)))
+        sql = (
+            "SELECT rowid, -bm25(passages_fts, 1.0, 0.5) AS score FROM passages_fts "
+            f"WHERE {where} ORDER BY bm25(passages_fts, 1.0, 0.5) LIMIT {int(k)}"
+        )
+        return [(int(r[0]), float(r[1])) for r in self.conn().execute(sql, params)]
+
+    def document_frequency(self, word: str) -> int:
+        sql = "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?"
+        return int(self.conn().execute(sql, (f'"{word}"',)).fetchone()[0])
+
+    def _allowed_ids(self, filters: Filters | None) -> set[int] | None:
+        if not filters:
+            return None
+        clauses: list[str] = []
+        params: list[Any] = []
+        if filters.source:
+            clauses.append(_source_clause(filters.source, params))
+        if filters.date_from:
+            clauses.append("a.date >= ?")
+            params.append(filters.date_from)
+        if filters.date_to:
+            clauses.append("a.date <= ?")
+            params.append(filters.date_to + "\uffff")  # inclusive of timestamps on that day
+        sql = (
+            "SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id WHERE "
+            + " AND ".join(clauses)
+        )
+        return {int(r[0]) for r in self.conn().execute(sql, params)}
+
+    def passages(self, ids: Sequence[int]) -> dict[int, PassageRow]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.conn().execute(
+            'SELECT p.id, p.article_id, p.start, p."end", p.text, a.title, a.path, a.url, '
+            "a.date, a.author, a.source FROM passages p JOIN articles a ON a.id = p.article_id "
+            f"WHERE p.id IN ({marks})",
+            list(ids),
+        )
+        return {int(r[0]): PassageRow(*r) for r in rows}
+
+    def article_texts(self, ids: set[str]) -> dict[str, str]:
+        marks = ",".join("?" * len(ids))
+        sql = f"SELECT id, text FROM articles WHERE id IN ({marks})"
+        return {r[0]: r[1] for r in self.conn().execute(sql, list(ids))}
+
+    def sentences(self, passage_ids: Sequence[int]) -> dict[int, list[StoredSentence]]:
+        import numpy as np
+
+        from ..ranking import StoredSentence
+
+        if not passage_ids:
+            return {}
+        marks = ",".join("?" * len(passage_ids))
+        rows = self.conn().execute(
+            f'SELECT passage_id, start, "end", ordinal, vector FROM sentences '
+            f"WHERE passage_id IN ({marks}) ORDER BY passage_id, ordinal",
+            list(passage_ids),
+        )
+        out: dict[int, list[StoredSentence]] = {}
+        for pid, start, end, ordinal, blob in rows:
+            vector = np.frombuffer(blob, dtype=np.float16)
+            out.setdefault(pid, []).append(StoredSentence(pid, start, end, ordinal, vector))
+        return out
+
+    # --- what it holds --------------------------------------------------------------------
+    def roots(self) -> list[str]:
+        return [r[0] for r in self.conn().execute("SELECT path FROM roots ORDER BY path")]
+
+    def files(self) -> dict[str, FileRecord]:
+        rows = self.conn().execute("SELECT path, size, mtime_ns, sha256 FROM files")
+        return {r[0]: FileRecord(r[0], r[1], r[2], r[3]) for r in rows}
+
+    def web_state(self) -> WebState:
+        return web_sql.read_state(self.conn())
+
+    def web_article_counts(self) -> dict[str, int]:
+        return web_sql.article_counts(self.conn())
+
+    def articles_page(self, offset: int, limit: int) -> tuple[int, list[tuple[str, str | None]]]:
+        conn = self.conn()
+        total = conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+        rows = conn.execute(
+            "SELECT title, date FROM articles ORDER BY title LIMIT ? OFFSET ?", (limit, offset)
+        )
+        return int(total), [(r[0], r[1]) for r in rows]
+
+    def matching_articles(self, text: str, limit: int) -> list[tuple[str, str]]:
+        like = f"%{text}%"
+        rows = self.conn().execute(
+            "SELECT DISTINCT title, coalesce(path, url, '') FROM articles "
+            "WHERE title LIKE ? OR path LIKE ? OR source LIKE ? ORDER BY title LIMIT ?",
+            (like, like, like, limit),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def size_on_disk(self) -> int:
+        return self.snapshot.size_on_disk()
+
+    def verify(self) -> None:
+        self.snapshot.verify()
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+        self.snapshot.close()
+
+
+def _single_threaded_faiss() -> None:
+    """One query at a time gains nothing from OpenMP threads, and faiss's OpenMP runtime
+    fights torch's for the cores (measured: p95 latency 3x worse with both at default)."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+
+
+def _source_clause(pattern: str, params: list[Any]) -> str:
+    if any(c in pattern for c in "*?["):
+        params.extend([pattern] * 3 + [pattern.lower()])
+        return "(a.path GLOB ? OR a.url GLOB ? OR a.source GLOB ? OR lower(a.source) GLOB ?)"
+    absolute = str(Path(pattern).expanduser().resolve()) if pattern[0] in "/~." else pattern
+    relative = "*/" + pattern.strip("/") + ("/*" if pattern.endswith("/") else "*")
+    params.extend([absolute, absolute, relative, pattern, pattern, pattern.lower()])
+    return (
+        "(substr(a.path, 1, length(?)) = ? OR a.path GLOB ? "
+        "OR substr(a.url, 1, length(?)) = ? OR lower(a.source) = ?)"
+    )
+
+
+class LocalStore:
+    """SQLite + FAISS generations in ``index_dir`` (the default store)."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = index_dir
+
+    def exists(self) -> bool:
+        return index_exists(self.index_dir)
+
+    def version(self) -> str:
+        return current_generation_dir(self.index_dir).name
+
+    def open_view(self) -> LocalView:
+        snapshot = Snapshot.open(self.index_dir)
+        try:
+            return LocalView(snapshot)
+        except BaseException:
+            snapshot.close()
+            raise
+
+    def writer_lock(self) -> contextlib.AbstractContextManager[None]:
+        return writer_lock(self.index_dir)
+
+    def open_writer(self, *, fresh: bool) -> GenerationWriter:
+        return GenerationWriter(self.index_dir, fresh=fresh)
+
+    def remembered_sources(self) -> tuple[list[str], list[str]]:
+        """Read straight from the database: a rebuild or repair must not depend on the
+        rest of the index (the vectors) being sound."""
+        if not index_exists(self.index_dir):
+            return [], []
+        try:
+            conn = connect_readonly(current_generation_dir(self.index_dir) / DB_NAME)
+        except Exception:
+            return [], []
+        try:
+            roots = [r[0] for r in conn.execute("SELECT path FROM roots ORDER BY path")]
+            return roots, web_sql.source_urls(conn)
+        except sqlite3.Error:
+            return [], []
+        finally:
+            conn.close()
+
+    def cleanup(self) -> None:
+        remove_abandoned(self.index_dir)

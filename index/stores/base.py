@@ -1,0 +1,269 @@
+"""The store seam: what the indexer, the retriever, the CLI and the bot ask of wherever the
+index lives. Two implementations: ``local`` (SQLite + FAISS generations in a folder, the
+default) and ``postgres`` (PostgreSQL + pgvector, for many readers and large archives);
+``index.stores.open_store`` picks one from the settings.
+
+A ``Store`` hands out:
+- ``IndexView``: one consistent, published state for reading (thread-safe). Answers and
+  searches run against a view; when ``Store.version()`` moves on, readers open a new one.
+- ``IndexWriter``: a private copy (local) or a transaction (PostgreSQL) that ``publish``
+  makes visible atomically, under the store's single-writer lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..errors import IndexMismatchError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..documents import Article, Passage
+    from ..ranking import StoredSentence
+    from ..web.state import FetchState, WebSource, WebState
+
+    #: A passage's quotable sentence spans (article offsets) and their vectors.
+    Sentences = tuple[list[tuple[int, int]], np.ndarray]
+
+
+#: The logical schema of what an index holds (articles, passages, sentence vectors); both
+#: stores write it to their manifest. 3: sentence vectors.
+SCHEMA_VERSION = 3
+
+
+#: Embedding backends whose vectors are interchangeable share a kind. torch and fp32
+#: ONNX agree to cosine 1.0000 (same weights, same arithmetic); int8 weights move vectors
+#: by a mean cosine of 0.992 (min 0.97), and mixing them with fp32 costs retrieval
+#: quality (benchmarks/embedding_backends.py), so an index holds one kind.
+VECTOR_KINDS = {"torch": "fp32", "onnx": "fp32", "onnx-int8": "int8"}
+#: Indexes written before backends were recorded were all embedded with torch.
+LEGACY_BACKEND = "torch"
+
+
+def check_compatible(
+    manifest: dict[str, Any],
+    model: str,
+    dimension: int | None = None,
+    backend: str | None = None,
+) -> None:
+    """Refuse an index built with another schema, model, vector size or kind of vectors
+    (``backend`` None skips that check: an embedder that does not say)."""
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise IndexMismatchError(
+            f"The index has schema version {manifest.get('schema_version')}, this articlebot "
+            f"needs {SCHEMA_VERSION}. Run `articlebot index --rebuild`."
+        )
+    built = manifest.get("model")
+    if built != model:
+        raise IndexMismatchError(
+            f"The index was built with model {built!r} but the settings name {model!r}. "
+            f"Run `articlebot index --rebuild` to re-embed with {model!r}, "
+            f"or set ARTICLEBOT_MODEL={built} to use the index as it is."
+        )
+    if dimension is not None and manifest.get("dimension") != dimension:
+        raise IndexMismatchError(
+            f"The index holds {manifest.get('dimension')}-dimensional vectors but model "
+            f"{model!r} makes {dimension}-dimensional ones. Run `articlebot index --rebuild`."
+        )
+    built_backend = manifest.get("backend", LEGACY_BACKEND)
+    if backend is None or built_backend is None or backend == built_backend:
+        return
+    if VECTOR_KINDS.get(backend, backend) != VECTOR_KINDS.get(built_backend, built_backend):
+        same_kind = sorted(
+            b for b, k in VECTOR_KINDS.items() if k == VECTOR_KINDS.get(built_backend)
+        )
+        use = " or ".join(f"ARTICLEBOT_BACKEND={b}" for b in same_kind) or (
+            f"ARTICLEBOT_BACKEND={built_backend}"
+        )
+        raise IndexMismatchError(
+            f"The index was embedded with the {built_backend} backend, whose vectors differ "
+            f"from those of the {backend} backend the settings ask for. Run "
+            f"`articlebot index --rebuild` to re-embed with {backend}, or set {use} "
+            "to use the index as it is."
+        )
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict results to matching articles. ``source`` is a glob (``*sport*``) or a prefix
+    of the path (absolute, or relative under a root, e.g. ``sport/``), url or source name."""
+
+    source: str | None = None
+    date_from: str | None = None  # ISO date, inclusive
+    date_to: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.source or self.date_from or self.date_to)
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class PassageRow:
+    """A passage with its article's citation fields, as retrieval returns it."""
+
+    id: int
+    article_id: str
+    start: int
+    end: int
+    text: str
+    title: str
+    path: str | None
+    url: str | None
+    date: str | None
+    author: str | None
+    source: str | None
+
+
+@dataclass(frozen=True)
+class WebChanges:
+    """The web side of an index run, written with everything else."""
+
+    sources: Sequence[WebSource]  # all web sources after the run
+    listed: dict[str, set[str]]  # source -> the pages it lists
+    fetches: Sequence[FetchState]  # conditional-request state to store
+    forget: Sequence[str]  # URLs whose conditional state goes (pages gone, sources removed)
+
+
+class IndexView(Protocol):
+    """One published state of the index, for reading from any thread."""
+
+    manifest: dict[str, Any]
+
+    @property
+    def version(self) -> str: ...
+
+    def warm_up(self) -> None:
+        """Load now what the first question would otherwise wait for."""
+        ...
+
+    # --- retrieval -------------------------------------------------------------------------
+    def dense(self, vector: np.ndarray, k: int, filters: Filters | None) -> list[tuple[int, float]]:
+        """Passage ids by inner product with ``vector`` (cosine: vectors are normalised)."""
+        ...
+
+    def lexical(self, words: list[str], k: int, filters: Filters | None) -> list[tuple[int, float]]:
+        """Passage ids by BM25 over passage text (weight 1) and title (0.5), words ORed."""
+        ...
+
+    def document_frequency(self, word: str) -> int:
+        """Passages that hold ``word`` as the lexical index sees it (stemmed)."""
+        ...
+
+    def passages(self, ids: Sequence[int]) -> dict[int, PassageRow]: ...
+
+    def article_texts(self, ids: set[str]) -> dict[str, str]: ...
+
+    def sentences(self, passage_ids: Sequence[int]) -> dict[int, list[StoredSentence]]: ...
+
+    # --- what it holds (CLI, bot, indexer) ---------------------------------------------------
+    def roots(self) -> list[str]: ...
+
+    def files(self) -> dict[str, FileRecord]: ...
+
+    def web_state(self) -> WebState: ...
+
+    def web_article_counts(self) -> dict[str, int]: ...
+
+    def articles_page(self, offset: int, limit: int) -> tuple[int, list[tuple[str, str | None]]]:
+        """The total, and (title, date) of articles ``offset``.. by title."""
+        ...
+
+    def matching_articles(self, text: str, limit: int) -> list[tuple[str, str]]:
+        """(title, path or url) of articles whose title, path or source holds ``text``."""
+        ...
+
+    def size_on_disk(self) -> int: ...
+
+    def verify(self) -> None:
+        """The thorough check (``stats --check``); raises IndexDamagedError."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class IndexWriter(Protocol):
+    """Changes that become visible together, at ``publish``; ``abort`` drops them."""
+
+    generation: int
+
+    def manifest(self) -> dict[str, Any]: ...
+
+    def set_roots(self, roots: Sequence[str]) -> None: ...
+
+    def put_file(self, record: FileRecord) -> None: ...
+
+    def delete_file(self, path: str) -> None: ...
+
+    def articles_of(self, origin: str) -> dict[str, str]:
+        """Article id -> content hash of the articles read from a file or web page."""
+        ...
+
+    def has_article(self, article_id: str) -> bool: ...
+
+    def delete_article(self, article_id: str) -> dict[str, bytes]:
+        """Remove an article with its passages and sentences; returns their vectors
+        (float32 bytes) by text, for reuse."""
+        ...
+
+    def add_article(
+        self,
+        article: Article,
+        origin: str | None,
+        passages: list[Passage],
+        vectors: np.ndarray,
+        sentences: Sequence[Sentences] = (),
+    ) -> None: ...
+
+    def write_web(self, changes: WebChanges) -> None: ...
+
+    def publish(self, manifest: dict[str, Any], ann_threshold: int) -> dict[str, Any]: ...
+
+    def abort(self) -> None: ...
+
+
+class Store(Protocol):
+    """Where an index lives."""
+
+    def exists(self) -> bool: ...
+
+    def version(self) -> str:
+        """What is published now (cheap: readers call it before every question)."""
+        ...
+
+    def open_view(self) -> IndexView: ...
+
+    def writer_lock(self) -> contextlib.AbstractContextManager[None]:
+        """Held by the one writer; a second is refused with IndexBusyError."""
+        ...
+
+    def open_writer(self, *, fresh: bool) -> IndexWriter:
+        """Changes on top of the published state (``fresh``: on an empty index)."""
+        ...
+
+    def remembered_sources(self) -> tuple[list[str], list[str]]:
+        """Roots and web sources, read as defensively as possible (for --repair)."""
+        ...
+
+    def cleanup(self) -> None:
+        """Remove what a killed writer left behind."""
+        ...
+
+
+@contextlib.contextmanager
+def closing_view(store: Store) -> Iterator[IndexView]:
+    view = store.open_view()
+    try:
+        yield view
+    finally:
+        view.close()
