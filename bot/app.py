@@ -15,9 +15,11 @@ from index.errors import ConfigError
 from index.settings import Settings
 from index.stores import open_store
 from index.stores.base import check_compatible
+from index.stores.postgres import PostgresStore
 
 from .client import ArticleBot
 from .cog import AskCog
+from .health import one_line
 
 
 def make_bot(settings: Settings, **options: Any) -> ArticleBot:
@@ -26,12 +28,40 @@ def make_bot(settings: Settings, **options: Any) -> ArticleBot:
 
 
 def check_index(settings: Settings) -> None:
-    """Fail before connecting when there is no usable index (cheap: no model load)."""
-    view = open_store(settings, read=True).open_view()
+    """Fail before connecting when there is no usable index (cheap: no model load), with
+    one clear line (an ArticlebotError: the CLI prints it and exits with code 2)."""
+    store = open_store(settings, read=True)
     try:
-        check_compatible(view.manifest, settings.model, backend=settings.effective_backend)
+        if isinstance(store, PostgresStore):
+            # One plain connection first: an unreachable server fails at once with its
+            # reason ("Connection refused"), where the reading pool would retry for 15 s
+            # and report only that it timed out.
+            store.connect(store.read_url).close()
+        view = store.open_view()
+        try:
+            check_compatible(view.manifest, settings.model, backend=settings.effective_backend)
+        finally:
+            view.close()
+    except _database_errors() as exc:  # one the store did not translate (a bad URL...)
+        raise ConfigError(f"Cannot read the index: {one_line(exc)}") from None
     finally:
-        view.close()
+        if isinstance(store, PostgresStore):
+            store.close()  # the bot's retriever opens its own pool
+
+
+def _database_errors() -> tuple[type[Exception], ...]:
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - no PostgreSQL extra: nothing of it to catch
+        return ()
+    return (psycopg.Error,)
+
+
+def quiet_libraries() -> None:
+    """psycopg's pool logs every connection it hands out (INFO) and every failed reconnect
+    (a WARNING of two lines, every few seconds while PostgreSQL is down); the bot logs an
+    outage once itself (``health.IndexHealth``)."""
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 
 def run_bot(settings: Settings, *, sync: bool = False) -> int:
@@ -40,6 +70,7 @@ def run_bot(settings: Settings, *, sync: bool = False) -> int:
             "No Discord token. Set ARTICLEBOT_DISCORD_TOKEN in the environment or .env "
             "(README: 'Running the Discord bot')."
         )
+    quiet_libraries()
     check_index(settings)
     discord.utils.setup_logging(level=logging.INFO)
     bot = make_bot(settings, sync=sync)
@@ -60,4 +91,4 @@ async def _run(bot: ArticleBot, token: str) -> None:
         await bot.start(token)
 
 
-__all__ = ["make_bot", "run_bot"]
+__all__ = ["check_index", "make_bot", "quiet_libraries", "run_bot"]

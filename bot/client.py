@@ -2,8 +2,8 @@
 
 ``setup_hook`` builds the retriever (the model is loaded before the bot reports ready),
 adds the cogs it was given (``bot/app.py`` names them) and syncs slash commands. All
-retrieval runs in worker threads, so the event loop — and with it the gateway
-heartbeat — never waits on the model.
+reads of the index run in worker threads (``health.IndexHealth``), so the event loop —
+and with it the gateway heartbeat — never waits on the model or the database.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from index.retriever import Retriever, open_retriever
 from index.settings import Settings
 
 from .feedback import FeedbackStore
+from .health import IndexHealth
 from .refresh import Refresher
 from .state import Conversations, Cooldowns
 
@@ -53,6 +54,8 @@ class ArticleBot(commands.Bot):
         self.conversations = Conversations()
         self.questions = asyncio.Semaphore(settings.max_concurrent)
         self.feedback = FeedbackStore(settings.index_dir / "feedback.sqlite")
+        # Every read of the index goes through it: outages become a short reply, logged once.
+        self.index_health = IndexHealth(self._probe_index)
         # Scheduled re-syncs and /sources add/remove; one sync at a time (its lock).
         self.refresher = Refresher(settings, self._embedder, reload=self._reload)
 
@@ -69,6 +72,11 @@ class ArticleBot(commands.Bot):
     def _embedder(self) -> Any:
         assert self.retriever is not None
         return self.retriever.embedder
+
+    def _probe_index(self) -> None:
+        """A cheap read that fails while the index is unavailable (in a worker thread)."""
+        assert self.retriever is not None
+        self.retriever.store.version()
 
     def _reload(self) -> None:
         """Open a newly published generation now (in the sync's worker thread), so the next
@@ -115,5 +123,6 @@ class ArticleBot(commands.Bot):
 
     async def close(self) -> None:
         await self.refresher.stop()
+        await self.index_health.stop()
         await super().close()
         self.feedback.close()

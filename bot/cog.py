@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import discord
 from discord import app_commands
@@ -19,6 +19,7 @@ from index.indexer import IndexReport
 from index.retriever import Filters
 from index.web.fetch import FetchError, check_public, check_url
 
+from .health import UNAVAILABLE, IndexUnavailable
 from .refresh import added_text, sync_status
 from .render import CONTENT_LIMIT, escape, render_answer, safe, shorten, to_discord
 
@@ -29,6 +30,8 @@ log = logging.getLogger("articlebot.bot")
 NO_MENTIONS = discord.AllowedMentions.none()
 SOURCES_PAGE = 10
 APOLOGY = "Sorry, something went wrong while answering. Please try again in a moment."
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 async def send_private(interaction: discord.Interaction, text: str) -> None:
@@ -63,13 +66,15 @@ class AnswerView(discord.ui.View):
     async def more(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
         await interaction.response.defer(thinking=True)
         context = (self.result.follows,) if self.result.follows else ()
-        extra = await self.cog.run_answer(self.result.question, self.filters, context, self.shown)
+        extra, fresh = await self.cog.run_answer(
+            self.result.question, self.filters, context, self.shown
+        )
         if extra.abstained or not extra.quotes:
             await send_private(interaction, "No more quotes for this question.")
             return
         self.shown += tuple((q.article_id, q.start, q.end) for q in extra.quotes)
         await interaction.followup.send(
-            embed=self.cog.embed_for(extra), allowed_mentions=NO_MENTIONS
+            embed=self.cog.embed_for(extra, fresh), allowed_mentions=NO_MENTIONS
         )
 
     @discord.ui.button(emoji="👍", style=discord.ButtonStyle.secondary)
@@ -106,23 +111,41 @@ class AskCog(commands.Cog):
         assert self.bot.retriever is not None
         return self.bot.retriever
 
-    # --- the core call, off the event loop ------------------------------------------------
+    # --- reads of the index, off the event loop --------------------------------------------
+    # Every one goes through ``read`` (IndexHealth.call): in a worker thread, and raising
+    # IndexUnavailable when the index cannot be read (PostgreSQL down, a damaged index),
+    # which ``error_reply`` turns into a short reply. Nothing here touches the index on the
+    # event loop: even ``retriever.view`` asks the store for its version.
+    async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self.bot.index_health.call(fn, *args, **kwargs)
+
     async def run_answer(
         self,
         question: str,
         filters: Filters | None,
         context: tuple[str, ...] = (),
         exclude: tuple[tuple[str, int, int], ...] = (),
-    ) -> Answer:
+    ) -> tuple[Answer, str]:
+        """The answer, and the freshness line of the index it came from."""
+        self.bot.index_health.check()  # in an outage: at once, not queued behind others
         async with self.bot.questions:  # a global cap on questions in flight
-            return await asyncio.to_thread(
-                answer, self.retriever, question, filters, context=context, exclude=exclude
-            )
+            return await self.read(self._answer, question, filters, context, exclude)
 
-    def embed_for(self, result: Answer) -> discord.Embed:
-        return to_discord(render_answer(result, self.freshness()))
+    def _answer(
+        self,
+        question: str,
+        filters: Filters | None,
+        context: tuple[str, ...],
+        exclude: tuple[tuple[str, int, int], ...],
+    ) -> tuple[Answer, str]:
+        result = answer(self.retriever, question, filters, context=context, exclude=exclude)
+        return result, self._freshness()
 
-    def freshness(self) -> str:
+    def embed_for(self, result: Answer, freshness: str) -> discord.Embed:
+        return to_discord(render_answer(result, freshness))
+
+    def _freshness(self) -> str:
+        """In a worker thread (``retriever.view`` reads the store's version)."""
         m = self.retriever.view.manifest
         built = str(m.get("built_at", "?")).replace("T", " ").replace("Z", " UTC")
         return f"{m.get('articles', 0):,} articles · index built {built}"
@@ -157,10 +180,10 @@ class AskCog(commands.Cog):
             return
         await interaction.response.defer(thinking=True)
         filters = Filters(source=source) if source else None
-        result = await self.run_answer(question, filters)
+        result, fresh = await self.run_answer(question, filters)
         view = AnswerView(self, result, filters)
         message = await interaction.followup.send(
-            embed=self.embed_for(result), view=view, allowed_mentions=NO_MENTIONS, wait=True
+            embed=self.embed_for(result, fresh), view=view, allowed_mentions=NO_MENTIONS, wait=True
         )
         self.bot.conversations.remember(message.id, (question,))
 
@@ -168,7 +191,10 @@ class AskCog(commands.Cog):
     async def source_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        rows = await asyncio.to_thread(self._matching_sources, current)
+        try:
+            rows = await self.read(self._matching_sources, current)
+        except IndexUnavailable:
+            return []  # no choices; the question itself will say why
         return [app_commands.Choice(name=shorten(name, 100), value=value) for name, value in rows]
 
     def _matching_sources(self, current: str) -> list[tuple[str, str]]:
@@ -190,7 +216,7 @@ class AskCog(commands.Cog):
     async def sources_list(
         self, interaction: discord.Interaction, page: app_commands.Range[int, 1, 100000] = 1
     ) -> None:
-        total, rows = await asyncio.to_thread(self._article_page, page)
+        total, rows, fresh = await self.read(self._article_page, page)
         pages = max(1, -(-total // SOURCES_PAGE))
         lines = [
             f"{(page - 1) * SOURCES_PAGE + i + 1}. {safe(t, 120)}"
@@ -201,13 +227,14 @@ class AskCog(commands.Cog):
             title=f"Indexed articles — page {min(page, pages)}/{pages}",
             description="\n".join(lines) or "No articles on this page.",
         )
-        embed.set_footer(text=self.freshness())
+        embed.set_footer(text=fresh)
         await interaction.response.send_message(
             embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS
         )
 
-    def _article_page(self, page: int) -> tuple[int, list[tuple[str, str | None]]]:
-        return self.retriever.view.articles_page((page - 1) * SOURCES_PAGE, SOURCES_PAGE)
+    def _article_page(self, page: int) -> tuple[int, list[tuple[str, str | None]], str]:
+        total, rows = self.retriever.view.articles_page((page - 1) * SOURCES_PAGE, SOURCES_PAGE)
+        return total, rows, self._freshness()
 
     @sources.command(name="add", description="Index a feed, sitemap, site or page (admins)")
     @app_commands.describe(url="An http:// or https:// URL")
@@ -226,11 +253,11 @@ class AskCog(commands.Cog):
             except FetchError as exc:
                 await self._reply(interaction, f"Not added: {safe(exc.reason, 1500, inline=True)}")
                 return
-        before = await asyncio.to_thread(self._web_sources)
+        before = await self.read(self._web_sources)
         report = await self._sync(interaction, urls=[checked])
         if report is None:
             return
-        counts = await asyncio.to_thread(self._web_article_counts)
+        counts = await self.read(self._web_article_counts)
         await self._reply(interaction, added_text(checked, report, counts, checked in before))
 
     @sources.command(name="remove", description="Stop indexing a web source (admins)")
@@ -310,12 +337,15 @@ class AskCog(commands.Cog):
     def _web_article_counts(self) -> dict[str, int]:
         return self.retriever.view.web_article_counts()
 
+    def _about_facts(self) -> tuple[int, dict[str, Any]]:
+        view = self.retriever.view
+        return len(view.web_state().sources), view.manifest
+
     # --- /about ------------------------------------------------------------------------------
     @app_commands.command(name="about", description="What this bot knows and how fresh it is")
     async def about(self, interaction: discord.Interaction) -> None:
-        # First in a worker thread: that also opens a newly published generation, if any.
-        web_sources = len(await asyncio.to_thread(self._web_sources))
-        m = self.retriever.view.manifest
+        # In a worker thread: that also opens a newly published generation, if any.
+        web_sources, m = await self.read(self._about_facts)
         description = (
             "Answers with verbatim quotes from the indexed articles, each cited.\n\n"
             f"**Articles:** {m.get('articles', 0):,}\n**Passages:** {m.get('passages', 0):,}\n"
@@ -339,11 +369,10 @@ class AskCog(commands.Cog):
         try:
             await self._answer_message(message, question, context)
         except Exception as exc:
-            log.exception("error answering message %s", message.id)
+            text = error_reply(exc, f"error answering message {message.id}")
             await message.reply(
-                APOLOGY, allowed_mentions=NO_MENTIONS, mention_author=False, delete_after=30
+                text, allowed_mentions=NO_MENTIONS, mention_author=False, delete_after=30
             )
-            del exc
 
     def _question_of(self, message: discord.Message) -> tuple[str, tuple[str, ...]]:
         assert self.bot.user is not None
@@ -374,9 +403,9 @@ class AskCog(commands.Cog):
             )
             return
         async with message.channel.typing():
-            result = await self.run_answer(question, None, context)
+            result, fresh = await self.run_answer(question, None, context)
         view = AnswerView(self, result, None)
-        embed = self.embed_for(result)
+        embed = self.embed_for(result, fresh)
         target = await self._thread_for(message, question)
         if target is not None:
             sent = await target.send(embed=embed, view=view, allowed_mentions=NO_MENTIONS)
@@ -404,8 +433,24 @@ class AskCog(commands.Cog):
         await self.apologise(interaction, error)
 
     async def apologise(self, interaction: discord.Interaction, error: Exception) -> None:
-        log.error("error in %s", interaction.command and interaction.command.name, exc_info=error)
+        text = error_reply(error, f"error in {interaction.command and interaction.command.name}")
         try:
-            await send_private(interaction, APOLOGY)
+            await send_private(interaction, text)
         except discord.HTTPException:
             log.warning("could not send the apology for interaction %s", interaction.id)
+
+
+def error_reply(error: BaseException, what: str) -> str:
+    """The reply to a question or command that failed, after logging ``what`` happened:
+    the one place errors of commands, buttons and @mentions are turned into text.
+
+    The index being unavailable is no bug of the bot: a short reply, and no log here
+    (IndexHealth logged the cause once, when the outage began). Anything else: the
+    apology, and the traceback in the log.
+    """
+    original = getattr(error, "original", error)  # app_commands.CommandInvokeError wraps it
+    if isinstance(original, IndexUnavailable):
+        log.debug("%s: the index is unavailable (%s)", what, original)
+        return UNAVAILABLE
+    log.error("%s", what, exc_info=error)
+    return APOLOGY

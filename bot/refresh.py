@@ -162,6 +162,8 @@ class Refresher:
             log.warning("scheduled sync skipped: %s", exc)
         except asyncio.CancelledError:
             raise
+        except ArticlebotError as exc:  # e.g. PostgreSQL unreachable: one line, no traceback
+            log.warning("scheduled sync failed: %s", " ".join(str(exc).split()))
         except Exception:
             log.exception("scheduled sync failed")
         return None

@@ -59,6 +59,8 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from .indexer import run_index
     from .progress import make_progress
 
+    if args.copy_from is not None:
+        return copy_from(args, settings)
     embedder = make_embedder(settings)
     progress = make_progress(enabled=not args.json)
     paths, urls = split_sources(args.paths)
@@ -90,6 +92,39 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(report.summary())
     return 1 if report.failed else 0
+
+
+def copy_from(args: argparse.Namespace, settings: Settings) -> int:
+    """``index --copy-from DIR``: the local index in DIR into the configured PostgreSQL
+    store, vectors and all (no embedding)."""
+    from .progress import make_progress
+    from .stores import open_store
+    from .stores.copy import copy_index
+    from .stores.local import LocalStore
+
+    if not settings.database_url:
+        raise ConfigError(
+            "--copy-from copies a local index into PostgreSQL: set ARTICLEBOT_DATABASE_URL "
+            "to the database to copy it into."
+        )
+    if args.paths or args.remove or args.rebuild or args.repair or args.prune:
+        raise ConfigError("--copy-from takes no paths, URLs, --remove, --rebuild or --prune.")
+    target = open_store(settings)
+    progress = make_progress(enabled=not args.json)
+    try:
+        with target.writer_lock():
+            source = LocalStore(args.copy_from)
+            summary = copy_index(source, target, settings.ann_threshold, progress)
+    finally:
+        progress.close()
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"copied {summary['articles']} articles / {summary['passages']} passages "
+            f"(no embedding) / {summary['seconds']:.1f} s"
+        )
+    return 0
 
 
 def split_sources(args: Sequence[str]) -> tuple[list[Path], list[str]]:
@@ -318,6 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="drop web articles their feed or sitemap no longer lists (kept by default: "
         "a news archive keeps its past)",
+    )
+    p.add_argument(
+        "--copy-from",
+        type=Path,
+        metavar="DIR",
+        help="copy the local index in DIR into the PostgreSQL store "
+        "(ARTICLEBOT_DATABASE_URL), replacing what it holds; nothing is re-embedded",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(handler=cmd_index)

@@ -4,10 +4,12 @@ writer updates it (``ARTICLEBOT_DATABASE_URL``).
 - Vectors: ``vector`` columns; inner product (``<#>``) on normalised vectors is cosine.
   Above ``ann_threshold`` passages an HNSW index serves dense search, with
   ``hnsw.iterative_scan = relaxed_order`` so a filtered search still fills its top k.
-- Lexical: BM25 computed in SQL, like FTS5's (k1 1.2, b 0.75; text weight 1, title 0.5),
-  from a ``tsvector`` of the same folded, stemmed terms the rest of articlebot uses
-  (``index.text.terms``; lexemes are written, not re-stemmed by PostgreSQL) and document
-  frequencies the writer keeps in ``term_stats``. ``ts_rank_cd`` has no IDF.
+- Lexical: BM25 computed in SQL exactly as FTS5's ``bm25()`` (k1 1.2, b 0.75; text weight
+  1, title 0.5; IDF log((N - n + 0.5) / (n + 0.5))) over a postings table (term, passage,
+  term frequencies) of the terms FTS5 would make (folded, Porter-stemmed), with document
+  frequencies the writer keeps in ``term_stats``. ``ts_rank_cd`` has no IDF, and a
+  ``tsvector`` scan unnesting every candidate's lexemes measured 52-65 ms per query at
+  BBC size (benchmarks/postgres.py); the postings join reads only the query's terms.
 - Writing: an index run is one transaction (readers see the old corpus or the new one;
   kill -9 rolls it back), under an advisory lock (one writer at a time). The manifest's
   ``generation`` moves on at commit: that is what readers poll to pick up new data.
@@ -17,7 +19,9 @@ writer updates it (``ARTICLEBOT_DATABASE_URL``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import logging
 import re
 import threading
 import time
@@ -25,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import IndexBusyError, IndexDamagedError, IndexMissingError
-from ..text import fold, stem, terms
+from ..text import STOPWORDS, fold
 from .base import SCHEMA_VERSION, FileRecord, Filters, PassageRow, WebChanges
 
 if TYPE_CHECKING:
@@ -42,6 +46,7 @@ K1, B = 1.2, 0.75  # FTS5's bm25() defaults
 TITLE_WEIGHT = 0.5
 EF_SEARCH = 128  # as the local HNSW index (recall vs latency: benchmarks/README.md)
 HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64
+POOL_WAIT = 5.0  # seconds a reader waits for a connection before "unavailable"
 _LOCK_KEY = 0x61727469636C65  # "article": the writer's advisory lock
 _WORD = re.compile(r"\w+")
 
@@ -62,28 +67,36 @@ CREATE TABLE articles (
     content_hash text NOT NULL, text text NOT NULL
 );
 CREATE INDEX articles_file ON articles (file);
+-- embedding gets its dimension (vector(384)) from the first writer that knows it.
 CREATE TABLE passages (
     id bigserial PRIMARY KEY,
     article_id text NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
     ordinal int NOT NULL, start int NOT NULL, "end" int NOT NULL, text text NOT NULL,
-    embedding vector NOT NULL,
-    tsv tsvector NOT NULL, body_len int NOT NULL, title_len int NOT NULL
+    embedding vector NOT NULL
 );
 CREATE INDEX passages_article ON passages (article_id);
-CREATE INDEX passages_tsv ON passages USING gin (tsv);
+-- BM25's inputs: per term and passage, the frequencies in the text and in the title,
+-- and the passage's length in words (text + title), as FTS5 counts them.
+CREATE TABLE passage_terms (
+    term text NOT NULL, passage_id bigint NOT NULL REFERENCES passages (id) ON DELETE CASCADE,
+    tf_body smallint NOT NULL, tf_title smallint NOT NULL, length int NOT NULL
+);
+CREATE INDEX passage_terms_term ON passage_terms (term);
+CREATE INDEX passage_terms_passage ON passage_terms (passage_id);
 CREATE TABLE sentences (
     passage_id bigint NOT NULL REFERENCES passages (id) ON DELETE CASCADE,
     start int NOT NULL, "end" int NOT NULL, ordinal int NOT NULL, vector bytea NOT NULL
 );
 CREATE INDEX sentences_passage ON sentences (passage_id);
-CREATE TABLE term_stats (lexeme text PRIMARY KEY, df bigint NOT NULL);
+CREATE TABLE term_stats (term text PRIMARY KEY, df bigint NOT NULL);
 CREATE TABLE web_sources (url text PRIMARY KEY, kind text, feeds jsonb NOT NULL DEFAULT '[]');
 CREATE TABLE web_fetches (url text PRIMARY KEY, etag text, last_modified text, stamp text);
 CREATE TABLE web_listed (source text NOT NULL, page text NOT NULL, PRIMARY KEY (source, page));
 CREATE INDEX web_listed_page ON web_listed (page);
+-- The bot's votes, shared by all its processes (the local store keeps feedback.sqlite).
 CREATE TABLE feedback (
-    id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), user_hash text,
-    question text NOT NULL, vote smallint NOT NULL, answer jsonb
+    id bigserial PRIMARY KEY, question text NOT NULL, quotes jsonb NOT NULL,
+    user_hash text NOT NULL, vote smallint NOT NULL, created_at double precision NOT NULL
 );
 """,
     ),
@@ -99,26 +112,32 @@ def _connect_error(url: str, exc: Exception) -> IndexMissingError:
     )
 
 
-def _tsvector(text: str, title: str) -> tuple[str, int, int]:
-    """A tsvector literal of ``text``'s terms (weight D) and ``title``'s (weight A), and
-    both lengths in words (BM25's document lengths)."""
-    positions: dict[str, list[str]] = {}
-    for weight, words in (("A", terms(title)), ("", terms(text))):
-        for i, word in enumerate(words[:16000], start=1):
-            slots = positions.setdefault(word, [])
-            if len(slots) < 256:  # tsvector keeps at most 256 positions per lexeme
-                slots.append(f"{i}{weight}")
-    parts = [f"'{_quote(w)}':{','.join(p)}" for w, p in positions.items()]
-    return " ".join(parts), len(_WORD.findall(text)), len(_WORD.findall(title))
+@functools.cache
+def _porter() -> Any:
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("porter")
 
 
-def _quote(lexeme: str) -> str:
-    return lexeme.replace("\\", "\\\\").replace("'", "''")
-
-
+@functools.lru_cache(maxsize=200_000)
 def lexeme(word: str) -> str:
-    """The term a query word matches: folded and stemmed as passages' terms are."""
-    return stem(fold(word))
+    """The term a word is indexed and searched under: folded and Porter-stemmed, as FTS5's
+    ``porter unicode61 remove_diacritics 2`` tokenizer makes it (the local store's)."""
+    return str(_porter().stemWord(fold(word)))
+
+
+def postings(text: str, title: str) -> tuple[dict[str, tuple[int, int]], int]:
+    """Term -> (frequency in the text, in the title), and the length in words of both.
+    Stopwords count in the length but get no postings: questions never search them."""
+    body = _WORD.findall(fold(text))
+    head = _WORD.findall(fold(title))
+    freqs: dict[str, list[int]] = {}
+    for column, words in ((0, body), (1, head)):
+        for word in words:
+            if word not in STOPWORDS:
+                freqs.setdefault(lexeme(word), [0, 0])[column] += 1
+    capped = {t: (min(b, 32767), min(h, 32767)) for t, (b, h) in freqs.items()}
+    return capped, len(body) + len(head)
 
 
 def _vector_text(vector: np.ndarray) -> str:
@@ -168,6 +187,13 @@ class PostgresStore:
     def _open_pool(self) -> ConnectionPool:
         from psycopg_pool import ConnectionPool
 
+        # One plain connection first: an unreachable server fails in milliseconds with
+        # one clear line, not after the pool's 15 s of retries and warnings.
+        self.connect(self.read_url).close()
+        # The pool logs each failed reconnect as a multi-line warning; the store reports
+        # an outage itself (IndexMissingError), once per caller.
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+
         def configure(conn: psycopg.Connection[Any]) -> None:
             conn.autocommit = True
             with contextlib.suppress(Exception):  # before pgvector 0.8: no iterative scan
@@ -180,6 +206,7 @@ class PostgresStore:
             max_size=8,
             configure=configure,
             kwargs={"connect_timeout": 10},
+            timeout=POOL_WAIT,
             open=False,
         )
         try:
@@ -192,13 +219,19 @@ class PostgresStore:
     @contextlib.contextmanager
     def reading(self) -> Iterator[psycopg.Connection[Any]]:
         import psycopg
+        from psycopg_pool import PoolTimeout
 
         try:
             with self.pool().connection() as conn:
                 yield conn
-        except (psycopg.OperationalError, psycopg.errors.UndefinedTable) as exc:
-            if isinstance(exc, psycopg.errors.UndefinedTable):
-                raise self._missing() from None
+        except psycopg.errors.UndefinedTable as exc:
+            # Tables gone from an index that was built: damaged, not missing.
+            reason = str(exc).strip().splitlines()[0]
+            raise IndexDamagedError(
+                f"The PostgreSQL index is damaged ({reason}). Run `articlebot index --repair` "
+                "or restore the database from a backup."
+            ) from None
+        except (psycopg.OperationalError, PoolTimeout) as exc:
             raise _connect_error(self.read_url, exc) from None
 
     def _missing(self) -> IndexMissingError:
@@ -288,69 +321,55 @@ class PostgresView:
 
     # --- retrieval -----------------------------------------------------------------------
     def dense(self, vector: np.ndarray, k: int, filters: Filters | None) -> list[tuple[int, float]]:
-        dim = int(self.manifest.get("dimension", len(vector)))
         where, params = _filter_sql(filters)
+        join = "JOIN articles a ON a.id = p.article_id" if where else ""
         sql = (
-            f"SELECT p.id, -(p.embedding::vector({dim}) <#> %s::vector({dim})) AS score "
-            f"FROM passages p JOIN articles a ON a.id = p.article_id {where} "
-            f"ORDER BY p.embedding::vector({dim}) <#> %s::vector({dim}) LIMIT {int(k)}"
+            "SELECT p.id, p.embedding <#> %s::vector AS distance FROM passages p "
+            f"{join} {where} ORDER BY distance LIMIT {int(k)}"
         )
-        text = _vector_text(vector)
         with self.store.reading() as conn:
-            rows = conn.execute(sql, [text, *params, text]).fetchall()
-        # relaxed_order may return a near-sorted list: sort it.
-        return sorted(((int(r[0]), float(r[1])) for r in rows), key=lambda r: -r[1])
+            rows = conn.execute(sql, [_vector_text(vector), *params]).fetchall()
+        # <#> is the negative inner product; relaxed_order may leave a near-sorted list.
+        return sorted(((int(r[0]), -float(r[1])) for r in rows), key=lambda r: -r[1])
 
     def lexical(self, words: list[str], k: int, filters: Filters | None) -> list[tuple[int, float]]:
-        lexemes = sorted({lexeme(w) for w in words if lexeme(w)})
-        if not lexemes:
+        """FTS5's bm25(): per term, idf * f * (k1 + 1) / (f + k1 * (1 - b + b * D / avgD)),
+        f = text frequency + 0.5 * title frequency, D = words in text and title."""
+        idf = self._idf(sorted({lexeme(w) for w in words} - {""}))
+        if not idf:
             return []
-        idf = self._idf(lexemes)
-        lexemes = [x for x in lexemes if x in idf]
-        if not lexemes:
-            return []
-        where, params = _filter_sql(filters, "p.tsv @@ %s::tsquery")
-        query = " | ".join(f"'{_quote(x)}'" for x in lexemes)
-        avg_body = float(self.manifest.get("avg_body_len") or 1.0)
-        avg_title = float(self.manifest.get("avg_title_len") or 1.0)
-        sql = f"""
-WITH cand AS (
-    SELECT p.id, p.tsv, p.body_len, p.title_len FROM passages p
-    JOIN articles a ON a.id = p.article_id {where}
-), tf AS (
-    SELECT c.id, u.lexeme, c.body_len, c.title_len,
-        (SELECT count(*) FROM unnest(u.weights) w WHERE w = 'D') AS tf_body,
-        (SELECT count(*) FROM unnest(u.weights) w WHERE w = 'A') AS tf_title
-    FROM cand c, unnest(c.tsv) u WHERE u.lexeme = ANY(%s)
-)
-SELECT tf.id, sum(q.idf * (
-    tf_body * {K1 + 1} / (tf_body + {K1} * (1 - {B} + {B} * body_len / {avg_body}))
-    + {TITLE_WEIGHT} * tf_title * {K1 + 1}
-      / (tf_title + {K1} * (1 - {B} + {B} * title_len / {avg_title}))
-)) AS score
-FROM tf JOIN unnest(%s::text[], %s::float8[]) AS q (lexeme, idf) ON q.lexeme = tf.lexeme
-GROUP BY tf.id ORDER BY score DESC LIMIT {int(k)}"""
-        # The tsquery comes first in the WHERE clause, then the filters' parameters.
-        args = [query, *params, lexemes, lexemes, [idf[x] for x in lexemes]]
+        where, params = _filter_sql(filters)
+        join = "JOIN passages p ON p.id = t.passage_id JOIN articles a ON a.id = p.article_id"
+        avg = float(self.manifest.get("avg_length") or 1.0)
+        freq = f"(t.tf_body + {TITLE_WEIGHT} * t.tf_title)"
+        sql = (
+            f"SELECT t.passage_id, sum(q.idf * {freq} * {K1 + 1} / ({freq} + {K1} * "
+            f"(1 - {B} + {B} * t.length / {avg}))) AS score FROM passage_terms t "
+            "JOIN unnest(%s::text[], %s::float8[]) AS q (term, idf) ON q.term = t.term "
+            f"{join if where else ''} {where} "
+            f"GROUP BY t.passage_id ORDER BY score DESC LIMIT {int(k)}"
+        )
         with self.store.reading() as conn:
-            rows = conn.execute(sql, args).fetchall()
+            rows = conn.execute(sql, [list(idf), list(idf.values()), *params]).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
 
-    def _idf(self, lexemes: list[str]) -> dict[str, float]:
+    def _idf(self, terms: list[str]) -> dict[str, float]:
         """FTS5's IDF: log((N - n + 0.5) / (n + 0.5)), at least 1e-6."""
         import math
 
+        if not terms:
+            return {}
         n_docs = int(self.manifest.get("passages", 0))
         with self.store.reading() as conn:
             rows = conn.execute(
-                "SELECT lexeme, df FROM term_stats WHERE lexeme = ANY(%s) AND df > 0", (lexemes,)
+                "SELECT term, df FROM term_stats WHERE term = ANY(%s) AND df > 0", (terms,)
             ).fetchall()
         return {r[0]: max(1e-6, math.log((n_docs - r[1] + 0.5) / (r[1] + 0.5))) for r in rows}
 
     def document_frequency(self, word: str) -> int:
         with self.store.reading() as conn:
             row = conn.execute(
-                "SELECT df FROM term_stats WHERE lexeme = %s", (lexeme(word),)
+                "SELECT df FROM term_stats WHERE term = %s", (lexeme(word),)
             ).fetchone()
         return int(row[0]) if row else 0
 
@@ -510,13 +529,14 @@ class PostgresWriter:
         _migrate(self.conn)
         if fresh:
             self.conn.execute(
-                "TRUNCATE articles, passages, sentences, files, roots, term_stats, web_sources, "
-                "web_fetches, web_listed"
+                "TRUNCATE articles, passages, passage_terms, sentences, files, roots, term_stats, "
+                "web_sources, web_fetches, web_listed"
             )
             self.conn.execute("DELETE FROM manifest WHERE key <> 'generation'")
         old = self.conn.execute("SELECT value FROM manifest WHERE key = 'generation'").fetchone()
         self.generation = int(old[0]) + 1 if old else 1
         self._added: list[int] = []
+        self._typed = False
 
     def manifest(self) -> dict[str, Any]:
         rows = self.conn.execute("SELECT key, value FROM manifest").fetchall()
@@ -568,9 +588,9 @@ class PostgresWriter:
             reusable[text] = np.array(json.loads(embedding), dtype=np.float32).tobytes()
         # Document frequencies lose what this article's passages held.
         self.conn.execute(
-            "UPDATE term_stats t SET df = t.df - d.n FROM (SELECT u.lexeme, count(*) AS n "
-            "FROM passages p, unnest(p.tsv) u WHERE p.article_id = %s GROUP BY u.lexeme) d "
-            "WHERE t.lexeme = d.lexeme",
+            "UPDATE term_stats s SET df = s.df - d.n FROM (SELECT t.term, count(*) AS n "
+            "FROM passage_terms t JOIN passages p ON p.id = t.passage_id "
+            "WHERE p.article_id = %s GROUP BY t.term) d WHERE s.term = d.term",
             (article_id,),
         )
         self.conn.execute("DELETE FROM articles WHERE id = %s", (article_id,))  # cascades
@@ -596,6 +616,7 @@ class PostgresWriter:
         )
         if not passages:
             return
+        self._type_vectors(vectors.shape[1])
         ids = [
             int(r[0])
             for r in self.conn.execute(
@@ -607,25 +628,49 @@ class PostgresWriter:
             self._copy_sentences(ids, sentences)
         self._added.extend(ids)
 
+    def _type_vectors(self, dimension: int) -> None:
+        """Give ``embedding`` its dimension once (instant on an empty table): distances on
+        a typed column need no cast per row, which made exact search 10x slower."""
+        if self._typed:
+            return
+        row = self.conn.execute(
+            "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'passages'::regclass "
+            "AND attname = 'embedding'"
+        ).fetchone()
+        if row is not None and int(row[0]) != dimension:
+            self.conn.execute("DROP INDEX IF EXISTS passages_hnsw")
+            self.conn.execute(
+                f"ALTER TABLE passages ALTER COLUMN embedding TYPE vector({int(dimension)})"
+            )
+        self._typed = True
+
     def _copy_passages(
         self, article: Article, passages: list[Passage], vectors: np.ndarray, ids: list[int]
     ) -> None:
         with (
             self.conn.cursor() as cur,
             cur.copy(
-                'COPY passages (id, article_id, ordinal, start, "end", text, embedding, tsv, '
-                "body_len, title_len) FROM STDIN"
+                'COPY passages (id, article_id, ordinal, start, "end", text, embedding) FROM STDIN'
             ) as copy,
         ):
             for pid, passage, vector in zip(ids, passages, vectors, strict=True):
                 assert article.text[passage.start : passage.end] == passage.text
-                tsv, body_len, title_len = _tsvector(passage.text, article.title)
                 copy.write_row(
                     (
                         pid, article.id, passage.ordinal, passage.start, passage.end,
-                        passage.text, _vector_text(vector), tsv, body_len, title_len,
+                        passage.text, _vector_text(vector),
                     )
                 )  # fmt: skip
+        with (
+            self.conn.cursor() as cur,
+            cur.copy(
+                "COPY passage_terms (term, passage_id, tf_body, tf_title, length) FROM STDIN"
+            ) as copy,
+        ):
+            for pid, passage in zip(ids, passages, strict=True):
+                freqs, length = postings(passage.text, article.title)
+                for term, (tf_body, tf_title) in freqs.items():
+                    copy.write_row((term, pid, tf_body, tf_title, length))
 
     def _copy_sentences(self, ids: list[int], sentences: Sequence[Sentences]) -> None:
         ordinal = 0
@@ -667,15 +712,16 @@ class PostgresWriter:
         conn = self.conn
         if self._added:
             conn.execute(
-                "INSERT INTO term_stats (lexeme, df) SELECT u.lexeme, count(*) FROM passages p, "
-                "unnest(p.tsv) u WHERE p.id = ANY(%s) GROUP BY u.lexeme "
-                "ON CONFLICT (lexeme) DO UPDATE SET df = term_stats.df + EXCLUDED.df",
+                "INSERT INTO term_stats (term, df) SELECT term, count(*) FROM passage_terms "
+                "WHERE passage_id = ANY(%s) GROUP BY term "
+                "ON CONFLICT (term) DO UPDATE SET df = term_stats.df + EXCLUDED.df",
                 (self._added,),
             )
         conn.execute("DELETE FROM term_stats WHERE df <= 0")
         counts = conn.execute(
-            "SELECT (SELECT count(*) FROM articles), count(*), coalesce(avg(body_len), 0), "
-            "coalesce(avg(title_len), 0) FROM passages"
+            "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM passages), "
+            "(SELECT coalesce(avg(length), 0) FROM (SELECT DISTINCT ON (passage_id) length "
+            "FROM passage_terms) l)"
         ).fetchone()
         assert counts is not None
         index_type = self._vector_index(int(manifest["dimension"]), int(counts[1]), ann_threshold)
@@ -685,8 +731,7 @@ class PostgresWriter:
             "generation": self.generation,
             "articles": int(counts[0]),
             "passages": int(counts[1]),
-            "avg_body_len": float(counts[2]),
-            "avg_title_len": float(counts[3]),
+            "avg_length": float(counts[2]),
             "index_type": index_type,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
@@ -709,9 +754,9 @@ class PostgresWriter:
                 self.conn.execute("DROP INDEX passages_hnsw")
             return "flat"
         if not (exists and exists[0]):
+            self._type_vectors(dimension)
             self.conn.execute(
-                f"CREATE INDEX passages_hnsw ON passages USING hnsw "
-                f"((embedding::vector({dimension})) vector_ip_ops) "
+                "CREATE INDEX passages_hnsw ON passages USING hnsw (embedding vector_ip_ops) "
                 f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
             )
         return "hnsw"
