@@ -20,6 +20,7 @@ from discord.ext import commands
 
 from index.retriever import Retriever, open_retriever
 from index.settings import Settings
+from index.stores.feedback import open_feedback
 
 from .feedback import FeedbackStore
 from .health import IndexHealth
@@ -53,7 +54,7 @@ class ArticleBot(commands.Bot):
         self.cooldowns = Cooldowns(settings.cooldown_seconds)
         self.conversations = Conversations()
         self.questions = asyncio.Semaphore(settings.max_concurrent)
-        self.feedback = FeedbackStore(settings.index_dir / "feedback.sqlite")
+        self.feedback = FeedbackStore(open_feedback(settings))
         # Every read of the index goes through it: outages become a short reply, logged once.
         self.index_health = IndexHealth(self._probe_index)
         # Scheduled re-syncs and /sources add/remove; one sync at a time (its lock).

@@ -269,7 +269,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from .retriever import MODES, open_retriever
 
     if args.feedback:
-        summary = feedback_summary(settings.index_dir, args.export_disliked)
+        summary = feedback_summary(settings, args.export_disliked)
         print(
             json.dumps(summary) if args.json else "  ".join(f"{k}: {v}" for k, v in summary.items())
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from .answers import Answer, answer
 from .errors import ConfigError
 from .indexer import NoProgress, Progress
 from .retriever import Hit, Mode, Retriever
+from .settings import Settings
 
 
 @dataclass(frozen=True)
@@ -285,17 +285,21 @@ def _fill(
 
 
 # --- bot feedback ----------------------------------------------------------------------------
-def feedback_summary(index_dir: Path, export: Path | None = None) -> dict[str, Any]:
+def feedback_summary(settings: Settings, export: Path | None = None) -> dict[str, Any]:
     """Fraction of 👍 among votes; disliked questions optionally written as JSONL with an
     empty ``answers`` list to fill in (then usable as an eval question set)."""
-    path = index_dir / "feedback.sqlite"
-    if not path.exists():
-        raise ConfigError(f"No feedback yet ({path} does not exist): the Discord bot writes it.")
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    from .stores.feedback import open_feedback
+
+    if not settings.database_url and not (settings.index_dir / "feedback.sqlite").exists():
+        raise ConfigError(
+            f"No feedback yet ({settings.index_dir / 'feedback.sqlite'} does not exist): "
+            "the Discord bot writes it."
+        )
+    feedback = open_feedback(settings, create=False)
     try:
-        rows = conn.execute("SELECT question, quotes, vote FROM feedback ORDER BY id").fetchall()
+        rows = feedback.rows()
     finally:
-        conn.close()
+        feedback.close()
     liked = sum(1 for r in rows if r[2] > 0)
     disliked = [r for r in rows if r[2] < 0]
     if export is not None:
@@ -304,7 +308,7 @@ def feedback_summary(index_dir: Path, export: Path | None = None) -> dict[str, A
                 record = {
                     "question": question,
                     "answers": [],
-                    "quoted": [q["text"] for q in json.loads(quotes)],
+                    "quoted": [q["text"] for q in quotes],
                 }
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     return {

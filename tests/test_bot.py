@@ -873,7 +873,7 @@ async def test_feedback_and_more_quotes_buttons(
         assert notice is not None and notice["flags"] & 64
         for request, body in _sent_bodies(fake):
             assert body.get("allowed_mentions") in (NO_PINGS, NO_PINGS_REPLY), request
-        feedback_path = bot.feedback.path
+        feedback_path = bot.feedback.log.path  # type: ignore[attr-defined]
 
     second = _embed(extra.json)["description"]
     assert extra.json["allowed_mentions"] == NO_PINGS

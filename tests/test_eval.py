@@ -139,7 +139,8 @@ def test_feedback_summary_and_export(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     out = tmp_path / "disliked.jsonl"
-    summary = feedback_summary(tmp_path, out)
+    settings = Settings(_env_file=None, index_dir=tmp_path)  # type: ignore[call-arg]
+    summary = feedback_summary(settings, out)
     assert summary == {"votes": 3, "liked": 2, "disliked": 1, "liked_fraction": 2 / 3}
     exported = [json.loads(line) for line in out.read_text().splitlines()]
     assert exported == [{"question": "bad?", "answers": [], "quoted": ["quoted text"]}]

@@ -192,3 +192,22 @@ def test_kill_mid_run_leaves_the_old_corpus(pg_settings: Settings, tmp_path: Pat
     assert view.articles_page(0, 1000)[0] == 3  # no half-written corpus
     report = run_index(pg_settings, HashEmbedder())
     assert report.added == 400
+
+
+def test_feedback_is_shared_in_the_database(pg_settings: Settings, tmp_path: Path) -> None:
+    """Votes from any bot process land in one table, which `eval --feedback` reads."""
+    from index.evaluation import feedback_summary
+    from index.stores.feedback import open_feedback
+
+    corpus(pg_settings)
+    run_index(pg_settings, HashEmbedder())
+    for vote in (1, 1, -1):  # three processes' worth of logs, one table
+        log = open_feedback(pg_settings)
+        quotes = [{"text": "Rosneft bought", "article_id": "x", "start": 0, "end": 14}]
+        assert log.record("who bought yugansk?", quotes, "hash", vote)
+        log.close()
+    out = tmp_path / "disliked.jsonl"
+    summary = feedback_summary(pg_settings, out)
+    assert (summary["votes"], summary["liked"], summary["disliked"]) == (3, 2, 1)
+    assert "who bought yugansk?" in out.read_text()
+    assert not (pg_settings.index_dir / "feedback.sqlite").exists()
