@@ -107,6 +107,8 @@ class ArticleBot(commands.Bot):
         if self.force_sync or not marker.exists() or marker.read_text() != digest:
             await self.tree.sync()  # global: may take a while to show up in Discord
             try:
+                # With the PostgreSQL store nothing else creates the local folder.
+                marker.parent.mkdir(parents=True, exist_ok=True)
                 marker.write_text(digest)
             except OSError as exc:  # a read-only index folder: sync again next start
                 log.warning("cannot remember the command sync (%s)", exc)
