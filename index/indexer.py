@@ -129,12 +129,6 @@ def run_index(
     return report
 
 
-def remembered_roots(index_dir: Path) -> list[str]:
-    from .stores.local import LocalStore
-
-    return LocalStore(index_dir).remembered_sources()[0]
-
-
 def _run(
     settings: Settings,
     embedder: Embedder,

@@ -17,6 +17,7 @@ it with the dev extra, so there they run.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import stat
@@ -70,18 +71,27 @@ def pg_replica(
         replica.stop(mode="immediate")
 
 
-@pytest.fixture
-def pg_url(pg_cluster: LocalCluster) -> Iterator[str]:
-    """A new, empty database with the vector extension, for one test; dropped after it."""
+@contextlib.contextmanager
+def fresh_database(cluster: LocalCluster) -> Iterator[str]:
+    """A new, empty database with the vector extension; dropped on exit."""
     import psycopg
 
     name = f"t_{uuid.uuid4().hex}"
-    with psycopg.connect(pg_cluster.url, autocommit=True) as conn:
+    with psycopg.connect(cluster.url, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
-    url = pg_cluster.url_for(name)
+    url = cluster.url_for(name)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION vector")
-    yield url
-    with psycopg.connect(pg_cluster.url, autocommit=True) as conn:
-        # FORCE: a connection the test left open (a pool) must not keep the database alive.
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    try:
+        yield url
+    finally:
+        with psycopg.connect(cluster.url, autocommit=True) as conn:
+            # FORCE: a connection the test left open (a pool) must not keep it alive.
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_url(pg_cluster: LocalCluster) -> Iterator[str]:
+    """A new, empty database with the vector extension, for one test; dropped after it."""
+    with fresh_database(pg_cluster) as url:
+        yield url

@@ -5,7 +5,6 @@ does, and the next index run of the copy embeds nothing."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,17 +74,8 @@ def indexed_and_copied(local: Settings, pg: Settings) -> dict[str, Any]:
 @pytest.fixture
 def direct_url(pg_cluster: fixtures.LocalCluster) -> Iterator[str]:
     """A second fresh database, for the index built in PostgreSQL directly."""
-    import psycopg
-
-    name = f"t_{uuid.uuid4().hex}"
-    with psycopg.connect(pg_cluster.url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    url = pg_cluster.url_for(name)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION vector")
-    yield url
-    with psycopg.connect(pg_cluster.url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with fixtures.fresh_database(pg_cluster) as url:
+        yield url
 
 
 def by_passage(hits: list[Hit]) -> dict[tuple[str, int], float | None]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -547,6 +548,8 @@ class LocalView:
         self.snapshot = snapshot
         self.manifest = snapshot.manifest
         self._local = threading.local()
+        # A filtered question asks for the same ids in its dense and its lexical search.
+        self._allowed_ids = functools.lru_cache(maxsize=64)(self._matching_ids)
 
     def warm_up(self) -> None:
         """Load the vectors now: the first question should not wait for them."""
@@ -601,7 +604,8 @@ class LocalView:
         sql = "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?"
         return int(self.conn().execute(sql, (f'"{word}"',)).fetchone()[0])
 
-    def _allowed_ids(self, filters: Filters | None) -> set[int] | None:
+    def _matching_ids(self, filters: Filters | None) -> frozenset[int] | None:
+        """Passage ids of the articles ``filters`` allow (None: no filter)."""
         if not filters:
             return None
         clauses: list[str] = []
@@ -618,7 +622,7 @@ class LocalView:
             "SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id WHERE "
             + " AND ".join(clauses)
         )
-        return {int(r[0]) for r in self.conn().execute(sql, params)}
+        return frozenset(int(r[0]) for r in self.conn().execute(sql, params))
 
     def passages(self, ids: Sequence[int]) -> dict[int, PassageRow]:
         if not ids:
