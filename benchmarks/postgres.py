@@ -1,7 +1,7 @@
 """The local store (SQLite + FAISS) and PostgreSQL + pgvector side by side, on a throwaway
 cluster (``index.stores.pgserver``) under /tmp/articlebot-bench/postgres.
 
-    python benchmarks/postgres.py [--synthetic 100000] [--skip-quality]
+    python benchmarks/postgres.py [--synthetic 100000] [--skip-quality] [--only-synthetic]
 
 Needs the benchmark index quality.py builds (BBC + SQuAD + corpus/, onnx-int8 by
 default). Measures, in one run:
@@ -595,6 +595,9 @@ def main() -> None:
     )
     parser.add_argument("--passes", type=int, default=2, help="question passes per process")
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument(
+        "--only-synthetic", action="store_true", help="run the synthetic scale point alone"
+    )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -637,6 +640,9 @@ def run_sections(args: argparse.Namespace, clusters: list[Any]) -> None:
     version = sql_value(primary.url, "SELECT version()").split(" on ")[0]
     pgvector = sql_value(primary.url, "SELECT extversion FROM pg_extension WHERE extname='vector'")
     print(f"Server: {version}, pgvector {pgvector}, server defaults (pgserver's cluster)")
+    if args.only_synthetic:
+        synthetic_section(primary, args.synthetic, args.queries, args.hnsw_memory)
+        return
     flat_url, hnsw_url = new_database(primary, "bbc"), new_database(primary, "bbc_hnsw")
     copy_section(args.index, flat_url, hnsw_url)
     settings = settings_for(args.index)

@@ -54,10 +54,12 @@ class Settings(BaseSettings):
         ge=16,
         description="Target passage size in model tokens; never above the model's window.",
     )
-    ann_threshold: int = Field(
-        200_000,
+    ann_threshold: int | None = Field(
+        None,
         ge=1,
-        description="Above this many passages the vector index is HNSW instead of exact.",
+        description="Above this many passages the vector index is HNSW instead of exact. "
+        "Unset: the store's default, 200,000 for the local store (FAISS scans fast) and "
+        "10,000 for PostgreSQL (an exact scan there costs ~2.7 µs a passage).",
     )
     max_file_mb: float = Field(50.0, gt=0, description="Larger files are skipped.")
     database_url: SecretStr | None = Field(
@@ -128,6 +130,12 @@ class Settings(BaseSettings):
     answer_in_thread: bool = Field(
         False, description="Answer @mentions in a new thread when the channel allows it."
     )
+
+    @field_validator("ann_threshold", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object) -> object:
+        # ARTICLEBOT_ANN_THRESHOLD= (empty, as .env.example leaves it) means the default.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("corpus", mode="before")
     @classmethod

@@ -121,6 +121,23 @@ def test_hnsw_past_the_threshold(pg_settings: Settings) -> None:
     assert retriever.search("Rosneft Yugansk")[0].title == "Yukos unit buyer faces loan claim"
 
 
+def test_unset_threshold_is_the_stores_own_default(
+    pg_settings: Settings, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ARTICLEBOT_ANN_THRESHOLD unset: each store applies its own default (PostgreSQL's
+    exact scan costs more than FAISS's, so it goes HNSW far sooner)."""
+    from index.stores import local, postgres
+
+    assert pg_settings.ann_threshold is None
+    assert postgres.DEFAULT_ANN_THRESHOLD < local.DEFAULT_ANN_THRESHOLD
+    corpus(settings)  # the same folder for both
+    monkeypatch.setattr(postgres, "DEFAULT_ANN_THRESHOLD", 2)
+    run_index(pg_settings, HashEmbedder())
+    run_index(settings, HashEmbedder())
+    assert open_store(pg_settings).open_view().manifest["index_type"] == "hnsw"
+    assert open_store(settings).open_view().manifest["index_type"] == "flat"
+
+
 def test_unreachable_database_is_one_clear_line(settings: Settings) -> None:
     from index.stores.pgserver import free_port
 

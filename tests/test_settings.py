@@ -49,3 +49,13 @@ def test_abstention_threshold_default_and_override(monkeypatch: pytest.MonkeyPat
     assert Settings(_env_file=None).abstain_below is None  # type: ignore[call-arg]
     monkeypatch.setenv("ARTICLEBOT_ABSTAIN_BELOW", "0.6")
     assert Settings(_env_file=None).abstain_threshold == 0.6  # type: ignore[call-arg]
+
+
+def test_ann_threshold_empty_means_the_stores_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARTICLEBOT_ANN_THRESHOLD", "")
+    assert Settings(_env_file=None).ann_threshold is None  # type: ignore[call-arg]
+    monkeypatch.setenv("ARTICLEBOT_ANN_THRESHOLD", "5000")
+    assert Settings(_env_file=None).ann_threshold == 5000  # type: ignore[call-arg]
+    monkeypatch.setenv("ARTICLEBOT_ANN_THRESHOLD", "0")
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        Settings(_env_file=None)  # type: ignore[call-arg]

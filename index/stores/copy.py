@@ -45,7 +45,7 @@ _ARTICLE_COLUMNS = "id, key, file, path, url, title, date, author, source, capti
 def copy_index(
     source: LocalStore | LocalView,
     target: Store,
-    ann_threshold: int,
+    ann_threshold: int | None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Copy everything ``source`` holds into ``target`` (replacing what it held), in the
@@ -60,7 +60,7 @@ def copy_index(
 
 
 def _copy_view(
-    view: LocalView, target: Store, ann_threshold: int, progress: Progress
+    view: LocalView, target: Store, ann_threshold: int | None, progress: Progress
 ) -> dict[str, Any]:
     manifest = copied_manifest(view.manifest)
     started = time.perf_counter()

@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 DB_NAME = "index.sqlite"
 FAISS_NAME = "vectors.faiss"
 HNSW_EF_SEARCH = 128
+#: HNSW past this many passages when ARTICLEBOT_ANN_THRESHOLD is unset: FAISS's exact
+#: scan is fast in memory (benchmarks/latency.py), and HNSW costs build time and recall.
+DEFAULT_ANN_THRESHOLD = 200_000
 KEEP_GENERATIONS = 2  # the live one and the one before, for readers still opening it
 
 _SCHEMA = """
@@ -373,10 +376,10 @@ class GenerationWriter:
             self._added.append((ids, vectors))
 
     # --- publish -------------------------------------------------------------------------
-    def publish(self, manifest: dict[str, Any], ann_threshold: int) -> dict[str, Any]:
+    def publish(self, manifest: dict[str, Any], ann_threshold: int | None) -> dict[str, Any]:
         """Write everything, fsync, rename into place, then swap ``CURRENT``."""
         dimension = int(manifest["dimension"])
-        vectors = self._updated_vectors(dimension, ann_threshold)
+        vectors = self._updated_vectors(dimension, ann_threshold or DEFAULT_ANN_THRESHOLD)
         counts = self.conn.execute(
             "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM passages)"
         ).fetchone()

@@ -46,6 +46,11 @@ K1, B = 1.2, 0.75  # FTS5's bm25() defaults
 TITLE_WEIGHT = 0.5
 EF_SEARCH = 128  # as the local HNSW index (recall vs latency: benchmarks/README.md)
 HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64
+#: HNSW past this many passages when ARTICLEBOT_ANN_THRESHOLD is unset. An exact scan
+#: costs ~2.7 µs a passage here (22.8 ms at 8,311, 264-279 ms at 100k), HNSW ef 128
+#: 3-4 ms at BBC size with recall@10 0.986 (benchmarks/README.md): past ~10k the scan
+#: alone would outgrow the whole local `ask`.
+DEFAULT_ANN_THRESHOLD = 10_000
 POOL_WAIT = 5.0  # seconds a reader waits for a connection before "unavailable"
 _LOCK_KEY = 0x61727469636C65  # "article": the writer's advisory lock
 _WORD = re.compile(r"\w+")
@@ -709,9 +714,10 @@ class PostgresWriter:
             )
         conn.execute("DELETE FROM web_fetches WHERE url = ANY(%s)", (list(changes.forget),))
 
-    def publish(self, manifest: dict[str, Any], ann_threshold: int) -> dict[str, Any]:
+    def publish(self, manifest: dict[str, Any], ann_threshold: int | None) -> dict[str, Any]:
         """Fold the new passages into the term statistics, build HNSW when the index has
-        grown past ``ann_threshold``, write the manifest and commit: readers see it all."""
+        grown past ``ann_threshold`` (None: DEFAULT_ANN_THRESHOLD), write the manifest and
+        commit: readers see it all."""
         conn = self.conn
         if self._added:
             conn.execute(
@@ -727,7 +733,9 @@ class PostgresWriter:
             "FROM passage_terms) l)"
         ).fetchone()
         assert counts is not None
-        index_type = self._vector_index(int(manifest["dimension"]), int(counts[1]), ann_threshold)
+        index_type = self._vector_index(
+            int(manifest["dimension"]), int(counts[1]), ann_threshold or DEFAULT_ANN_THRESHOLD
+        )
         manifest = {
             **manifest,
             "schema_version": SCHEMA_VERSION,
