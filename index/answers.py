@@ -32,6 +32,7 @@ CANDIDATE_PASSAGES = 6
 # Scores are the answer model's log-odds (index/ranking.py). The margins below were
 # chosen on benchmarks/quality.py (BBC dev questions + SQuAD), see benchmarks/README.md.
 GROW_MARGIN = 3.0  # a neighbour sentence scoring this close joins the quote
+MAX_GROW = 2  # neighbours a quote may take in (both sides: +2 / +3 points, see README)
 QUOTE_MARGIN = 3.0  # a further quote must score this close to the first
 MAX_RUN_CHARS = 400  # a quote may grow to a short run of sentences up to this length
 
@@ -210,18 +211,34 @@ def choose_quotes(ranked: list[Candidate], texts: dict[str, str]) -> list[Candid
 
 
 def _grow(cand: Candidate, ranked: list[Candidate], text: str) -> Candidate:
-    """Join the best touching neighbour sentence (before or after, in the same paragraph)
-    when it scores within GROW_MARGIN of this one and the run stays short: the answer to a
-    question often sits next to the sentence that repeats the question's words."""
+    """Join touching neighbour sentences (before or after, in the same paragraph), best
+    first, up to MAX_GROW, while each scores within GROW_MARGIN of this one and the run
+    stays short: the answer to a question often sits next to the sentence that repeats
+    the question's words, or is split over two sentences ("He argued that ...")."""
+    run = cand
+    for _ in range(MAX_GROW):
+        grown = _grow_once(run, cand.score - GROW_MARGIN, ranked, text)
+        if grown is None:
+            break
+        run = grown
+    return run
+
+
+def _grow_once(
+    run: Candidate, floor: float, ranked: list[Candidate], text: str
+) -> Candidate | None:
+    """``run`` joined with the best sentence scoring at least ``floor`` that touches it."""
     for other in ranked:  # best first
-        if other.hit.article_id != cand.hit.article_id or other.score < cand.score - GROW_MARGIN:
+        if other.hit.article_id != run.hit.article_id or other.score < floor:
             continue
-        lo, hi = (cand, other) if other.start >= cand.end else (other, cand)
+        if other.start < run.end and run.start < other.end:  # inside the run already
+            continue
+        lo, hi = (run, other) if other.start >= run.end else (other, run)
         gap = text[lo.end : hi.start]
         touching = lo.end <= hi.start and gap.strip() == "" and "\n" not in gap
         if touching and hi.end - lo.start <= MAX_RUN_CHARS:
-            return replace(cand, start=lo.start, end=hi.end)
-    return cand
+            return replace(run, start=lo.start, end=hi.end)
+    return None
 
 
 def _excluded(cand: Candidate, spans: tuple[Span, ...]) -> bool:

@@ -8,9 +8,10 @@ import re
 
 import pytest
 
-from index.answers import Answer, answer, text_fragment_url
+from index.answers import Answer, answer, choose_quotes, text_fragment_url
 from index.indexer import run_index
-from index.retriever import Retriever
+from index.ranking import Candidate
+from index.retriever import Hit, Retriever
 from index.settings import Settings
 
 from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder, write
@@ -154,3 +155,33 @@ def test_follow_up_uses_earlier_question(retriever: Retriever) -> None:
     )
     assert not ans.abstained and ans.follows
     assert any("2016" in q.text for q in ans.quotes)
+
+
+def _sentence_candidates(text: str, scores: list[float]) -> list[Candidate]:
+    """One candidate per sentence of ``text`` (one article, one passage), best first."""
+    hit = Hit(1, "a", "Title", 0, len(text), text, 1.0, 0.5, 1.0)
+    spans = [(m.start(), m.end()) for m in re.finditer(r"[^.]+\.", text)]
+    spans = [(s + len(text[s:e]) - len(text[s:e].lstrip()), e) for s, e in spans]
+    cands = [Candidate(hit, s, e, (), score) for (s, e), score in zip(spans, scores, strict=True)]
+    return sorted(cands, key=lambda c: -c.score)
+
+
+def test_a_quote_grows_into_both_neighbours() -> None:
+    """The answer is often split: the sentence that restates the question and the one
+    after it ("He argued that ..."). Both neighbours within the margin join the quote;
+    a far weaker one and anything past MAX_RUN_CHARS do not."""
+    text = (
+        "Tucker voted for a rise. He argued that growth was picking up. "
+        "Housing was strong too. The bank meets again in May."
+    )
+    quotes = choose_quotes(_sentence_candidates(text, [2.0, 1.5, 0.5, -4.0]), {"a": text})
+    assert text[quotes[0].start : quotes[0].end] == (
+        "Tucker voted for a rise. He argued that growth was picking up. Housing was strong too."
+    )
+    long_text = "A short one. " + "Word " * 90 + "end. Another short one."
+    quotes = choose_quotes(_sentence_candidates(long_text, [2.0, -1.5, -5.0]), {"a": long_text})
+    assert text_of(quotes[0], long_text) == "A short one."
+
+
+def text_of(cand: Candidate, text: str) -> str:
+    return text[cand.start : cand.end]
