@@ -34,7 +34,9 @@ from benchmarks.corpus import DEV_QUESTIONS, WORK, squad_questions
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "index" / "ranker.json"
 FOLDS = 5
-SENTENCE_C = 1.0
+#: Stronger regularisation than sklearn's default: held out, C 0.1 (and 0.03) beat 1.0
+#: by 1 point on bbc-dev's first quote and SQuAD alike (benchmarks/README.md).
+SENTENCE_C = 0.1
 #: Weight of a bbc-dev question against a SQuAD one: people's questions are the target,
 #: and SQuAD's (which reuse the paragraph's words) outnumber them 3 to 1.
 REALISTIC_WEIGHT = 2.0

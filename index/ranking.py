@@ -86,6 +86,39 @@ QUESTION_PATTERNS: dict[str, re.Pattern[str]] = {
         r"\bhow come\b|\breasons?\b|\bgrounds\b"
     ),
 }
+#: Finer kinds of amount: "what percentage" wants a percentage, not any number in the
+#: sentence ("1.4 billion cubic feet ... from 2011" answers no share). Question wording,
+#: then what a sentence must hold.
+_COUNT = r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|a few|several|a|an)"
+SUBTYPE_QUESTIONS: dict[str, re.Pattern[str]] = {
+    "percent": re.compile(
+        r"\b(?:percent|percentage|per cent|proportion|share of|what share|fraction)\b"
+    ),
+    "money": re.compile(
+        r"\bhow much\b|\bworth\b|\bcost\b|\bprice\b|\bpaid\b|\bpay\b|\bfee\b|\bfined?\b|"
+        r"\bprofits?\b|\brevenues?\b|\bdeficit\b|\bsurplus\b|\bdebts?\b|\bbudget\b|"
+        r"\bsalary\b|\bbid\b|\bvalued?\b"
+    ),
+    "duration": re.compile(r"\bhow long\b|\bhow many (?:years|months|weeks|days|hours|minutes)\b"),
+    "measure": re.compile(r"\bwhat time\b|\bhow fast\b|\bclock(?:ed)?\b"),
+}
+SUBTYPE_ANSWERS: dict[str, re.Pattern[str]] = {
+    "percent": re.compile(r"\d[\d.,]*\s?(?:%|per ?cent\b)", re.IGNORECASE),
+    "money": re.compile(
+        r"[$£€¥]\s?\d|\d[\d.,]*\s?(?:bn|m|billion|million|trillion)\b|"
+        r"\d[\d,.]* (?:dollars|pounds|euros|yen)\b",
+        re.IGNORECASE,
+    ),
+    "duration": re.compile(
+        rf"\b{_COUNT}[ -](?:years?|months?|weeks?|days?|hours?|minutes?|decades?)\b",
+        re.IGNORECASE,
+    ),
+    "measure": re.compile(
+        r"\d[\d.:]*\s?(?:secs?|seconds|mins?|minutes|hours?|hrs|mph|km/h|teraflops|[ap]m)\b|"
+        r"\d+:\d\d",
+        re.IGNORECASE,
+    ),
+}
 _NUMBER = re.compile(r"\d[\d,.]*")
 _QUOTE_MARKS = ('"', "“", "”")
 _SENTENCE_END = re.compile(r"[.!?\"'”’)]$")
@@ -111,6 +144,8 @@ SENTENCE_FEATURES = (
     *(f"fits_{t}" for t in ANSWER_TYPES),  # asked for, and new to the question
     *(f"lacks_{t}" for t in ANSWER_TYPES),  # asked for, and nothing new of it
     "new_number",  # a "how much" question and a number the question does not hold
+    "fits_subtype",  # asks for a percentage / sum of money / duration / time, and has one
+    "lacks_subtype",  # asks for one of those, and has none new
     "answers_who",  # a "who" question, and the question's words beside a new name
     "phrase",  # longest run of the question's words (stopwords too) found in order
     "quoted",  # reported speech
@@ -201,6 +236,22 @@ def new_answer_types(sentence: str, question: str) -> frozenset[str]:
 _NAME = re.compile(r"[A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+)*")
 
 
+def question_subtypes(question: str) -> frozenset[str]:
+    """The finer kinds of amount the question asks for ("what share" -> percent)."""
+    q = question.lower()
+    return frozenset(t for t, pattern in SUBTYPE_QUESTIONS.items() if pattern.search(q))
+
+
+def new_subtypes(sentence: str, question: str, asked: frozenset[str]) -> frozenset[str]:
+    """Which of ``asked`` the sentence holds an instance of that the question does not."""
+    q = question.lower()
+    return frozenset(
+        t
+        for t in asked
+        if any(m.group().lower() not in q for m in SUBTYPE_ANSWERS[t].finditer(sentence))
+    )
+
+
 def names(text: str) -> list[str]:
     """Runs of two or more capitalised words ("Ilham Aliyev", "Phoenix Venture Holdings")
     without a leading function word ("In Paris" is not a name). Single capitalised
@@ -267,6 +318,7 @@ class _Context:
         self.query = query
         self.question = question
         self.types = question_types(question)
+        self.subtypes = question_subtypes(question)
         self.question_words = set(terms(question))
         self.question_tokens = terms(question, keep_stopwords=True)
         self.question_numbers = set(_NUMBER.findall(question))
@@ -313,6 +365,7 @@ class _Context:
     ) -> tuple[float, ...]:
         words = set(terms(text))
         found = new_answer_types(text, self.question)
+        subtypes = new_subtypes(text, self.question, self.subtypes)
         numbers = set(_NUMBER.findall(text))
         prev = self.index_of.get((hit.passage_id, s.ordinal - 1))
         nxt = self.index_of.get((hit.passage_id, s.ordinal + 1))
@@ -338,6 +391,8 @@ class _Context:
             *(float(t in self.types and t in found) for t in ANSWER_TYPES),
             *(float(t in self.types and t not in found) for t in ANSWER_TYPES),
             float("number" in self.types and bool(numbers - self.question_numbers)),
+            float(bool(subtypes)),
+            float(bool(self.subtypes) and not subtypes),
             self.coverages[i] * float("person" in self.types and "person" in found),
             self._phrase_overlap(text)[0],
             float(any(mark in text for mark in _QUOTE_MARKS)),

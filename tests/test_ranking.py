@@ -17,6 +17,8 @@ from index.ranking import (
     answer_types,
     candidates,
     load_models,
+    new_subtypes,
+    question_subtypes,
     question_types,
     rerank_passages,
     score,
@@ -56,6 +58,33 @@ def test_answer_types(sentence: str, present: set[str], absent: set[str]) -> Non
     found = answer_types(sentence)
     assert present <= found
     assert not absent & found
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("What percentage of its $6bn gas venture with Qatar will Shell own?", {"percent"}),
+        ("what share said suing song swappers wouldn't help", {"percent"}),
+        ("How much was Lenovo's deal to buy IBM's PC business worth?", {"money"}),
+        ("how long do u have to be a member to qualify", {"duration"}),
+        ("What time did Claxton clock in the 60m hurdles?", {"measure"}),
+        ("How many awards did Half-Life 2 win?", set()),
+        ("Who directs the film?", set()),
+    ],
+)
+def test_question_subtypes(question: str, expected: set[str]) -> None:
+    assert question_subtypes(question) == expected
+
+
+def test_subtypes_count_only_what_the_question_does_not_hold() -> None:
+    question = "What percentage of its $6bn venture will Shell own?"
+    asked = question_subtypes(question)
+    assert new_subtypes("The group will own 30% of the project.", question, asked) == {"percent"}
+    # numbers, but no share: "1.4 billion cubic feet ... from 2011" answers no percentage
+    facilities = "New facilities will handle 1.4 billion cubic feet of gas from 2011."
+    assert new_subtypes(facilities, question, asked) == set()
+    assert new_subtypes("members for at least two years", "how long to qualify", {"duration"})
+    assert not new_subtypes("It cost $6bn.", "what did the $6bn deal cost", {"money"})
 
 
 def _hit(pid: int, text: str, score: float = 1.0, dense: float = 0.5) -> Hit:
@@ -125,6 +154,26 @@ def test_how_much_question_prefers_the_sentence_with_the_amount() -> None:
     assert cands[0].features[coverage] > cands[1].features[coverage]
     best = score(cands, load_models().sentence)[0]
     assert "$9.3bn" in best.hit.text[best.start : best.end]
+
+
+def test_percentage_question_prefers_the_share_over_the_sentence_with_more_numbers() -> None:
+    """Word overlap and "any number" both point to the echo; the question asks for a
+    share, which only the answer holds."""
+    question = "What percentage of its liquefied natural gas venture with Qatar will Shell own?"
+    echo = (
+        "Shell's liquefied natural gas venture with Qatar will handle 1.4 billion cubic "
+        "feet of gas and 7.8 million tonnes a year from 2011."
+    )
+    answer = (
+        "The UK-Dutch group will own 30% of the project, with Qatar's state firm owning the rest."
+    )
+    cands = _two_sentence_case(question, echo, answer, echo_cos=0.62, answer_cos=0.58)
+    coverage = SENTENCE_FEATURES.index("coverage")
+    assert cands[0].features[coverage] > cands[1].features[coverage]
+    assert cands[0].features[SENTENCE_FEATURES.index("lacks_subtype")] == 1.0
+    assert cands[1].features[SENTENCE_FEATURES.index("fits_subtype")] == 1.0
+    best = score(cands, load_models().sentence)[0]
+    assert "30%" in best.hit.text[best.start : best.end]
 
 
 def test_cosine_outweighs_overlap_for_paraphrased_questions() -> None:
