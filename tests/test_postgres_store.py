@@ -228,3 +228,13 @@ def test_feedback_is_shared_in_the_database(pg_settings: Settings, tmp_path: Pat
     assert (summary["votes"], summary["liked"], summary["disliked"]) == (3, 2, 1)
     assert "who bought yugansk?" in out.read_text()
     assert not (pg_settings.index_dir / "feedback.sqlite").exists()
+
+
+def test_hnsw_build_memory_keeps_a_larger_server_setting() -> None:
+    """At least 1 GB for the in-memory graph; an operator's 4 GB (needed past ~500k
+    passages) is kept, not lowered to 1 GB."""
+    from index.stores.postgres import hnsw_build_memory
+
+    assert hnsw_build_memory(64 * 2**20) == "1GB"
+    assert hnsw_build_memory(2**30) is None
+    assert hnsw_build_memory(4 * 2**30) is None

@@ -166,6 +166,19 @@ def _migrate(conn: psycopg.Connection[Any]) -> None:
             conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
 
 
+#: The HNSW graph is built in memory, ~2 KB a 384-d vector: with the server's default
+#: 64 MB, 100k vectors took 460 s here, with 1 GB 94 s; at 1 GB a 1M build filled it at
+#: ~525k vectors and went on at a tenth of the speed (benchmarks/README.md).
+HNSW_BUILD_MEMORY = 2**30
+
+
+def hnsw_build_memory(current_bytes: int) -> str | None:
+    """The maintenance_work_mem to build HNSW with: at least 1 GB, and never less than
+    what the operator set for the database or role (ALTER DATABASE ... SET
+    maintenance_work_mem = '4GB' for a few million passages). None: keep the setting."""
+    return "1GB" if current_bytes < HNSW_BUILD_MEMORY else None
+
+
 class PostgresStore:
     """``PostgresStore("postgresql://…", read_url=None)``: see the module docstring."""
 
@@ -769,9 +782,11 @@ class PostgresWriter:
             return "flat"
         if not (exists and exists[0]):
             self._type_vectors(dimension)
-            # The graph is built in memory: with the default 64 MB, 100k vectors took 460 s
-            # here, with 1 GB 94 s (benchmarks/postgres.py).
-            self.conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
+            current = self.conn.execute(
+                "SELECT pg_size_bytes(current_setting('maintenance_work_mem'))"
+            ).fetchone()
+            if (memory := hnsw_build_memory(int(current[0]) if current else 0)) is not None:
+                self.conn.execute(f"SET LOCAL maintenance_work_mem = '{memory}'")
             self.conn.execute(
                 "CREATE INDEX passages_hnsw ON passages USING hnsw (embedding vector_ip_ops) "
                 f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
