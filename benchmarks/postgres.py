@@ -1,7 +1,8 @@
 """The local store (SQLite + FAISS) and PostgreSQL + pgvector side by side, on a throwaway
 cluster (``index.stores.pgserver``) under /tmp/articlebot-bench/postgres.
 
-    python benchmarks/postgres.py [--synthetic 100000] [--skip-quality] [--only-synthetic]
+    python benchmarks/postgres.py [--synthetic 100000] [--skip-quality]
+                                  [--only-synthetic | --only-fresh-index]
 
 Needs the benchmark index quality.py builds (BBC + SQuAD + corpus/, onnx-int8 by
 default). Measures, in one run:
@@ -15,7 +16,9 @@ default). Measures, in one run:
    the primary and one on a streaming replica: questions/s, p95, peak RSS (VmHWM);
 5. a synthetic scale point: N random unit vectors with Zipf pseudo-word texts written
    through the PostgreSQL writer (COPY), the HNSW build, the search path's SQL (dense +
-   lexical + fusion through the view, as ``Retriever`` runs it) and recall@10.
+   lexical + fusion through the view, as ``Retriever`` runs it) and recall@10;
+6. a fresh index of the benchmark corpus from the articles, into PostgreSQL and into a
+   local folder: seconds and size.
 """
 
 from __future__ import annotations
@@ -584,6 +587,39 @@ def print_search_path(n: int, path: dict[str, tuple[float, float]]) -> None:
     print("| " + " | ".join(f"{path[k][0]:.1f} / {path[k][1]:.1f}" for k in steps) + " |")
 
 
+# --- 6. a fresh index from the articles -----------------------------------------------------
+def fresh_index_section(cluster: Any) -> None:
+    """``articlebot index`` of the benchmark corpus from nothing into PostgreSQL, then into
+    a new local folder (the same embedder, one after the other): seconds and size."""
+    from benchmarks.corpus import corpus_roots
+    from index.embedding import make_embedder
+    from index.indexer import run_index
+    from index.stores.local import LocalStore
+    from index.stores.postgres import PostgresStore
+
+    url = new_database(cluster, "fresh")
+    local_dir = PG_WORK / "fresh-local"
+    settings = settings_for(local_dir)
+    embedder = make_embedder(settings)
+    embedder.warm_up()
+    rows = []
+    for label, store in (("PostgreSQL", PostgresStore(url)), ("local", LocalStore(local_dir))):
+        started = time.perf_counter()
+        report = run_index(settings, embedder, corpus_roots(), store=store)
+        seconds = time.perf_counter() - started
+        if isinstance(store, PostgresStore):
+            size = int(sql_value(url, "SELECT pg_database_size(current_database())"))
+            store.close()
+        else:
+            size = sum(f.stat().st_size for f in local_dir.rglob("*") if f.is_file())
+        rows.append((label, seconds, report.passages, size))
+    print("\n## 6. A fresh index of the benchmark corpus (`run_index`, onnx-int8)\n")
+    print("| store | seconds | passages | size on disk MB |")
+    print("|---|---|---|---|")
+    for label, seconds, passages, size in rows:
+        print(f"| {label} | {seconds:.1f} | {passages:,} | {size / 2**20:.0f} |")
+
+
 # --- main ----------------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -597,6 +633,9 @@ def main() -> None:
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument(
         "--only-synthetic", action="store_true", help="run the synthetic scale point alone"
+    )
+    parser.add_argument(
+        "--only-fresh-index", action="store_true", help="run the fresh-index section alone"
     )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -643,6 +682,9 @@ def run_sections(args: argparse.Namespace, clusters: list[Any]) -> None:
     if args.only_synthetic:
         synthetic_section(primary, args.synthetic, args.queries, args.hnsw_memory)
         return
+    if args.only_fresh_index:
+        fresh_index_section(primary)
+        return
     flat_url, hnsw_url = new_database(primary, "bbc"), new_database(primary, "bbc_hnsw")
     copy_section(args.index, flat_url, hnsw_url)
     settings = settings_for(args.index)
@@ -670,6 +712,7 @@ def run_sections(args: argparse.Namespace, clusters: list[Any]) -> None:
     clusters.append(replica)
     processes_section(args.index, flat_url, replica.url_for("bbc"), questions, args.passes)
     replica.stop(mode="fast")  # the synthetic load need not stream anywhere
+    fresh_index_section(primary)
     if args.synthetic:
         synthetic_section(primary, args.synthetic, args.queries, args.hnsw_memory)
 
