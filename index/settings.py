@@ -131,12 +131,6 @@ class Settings(BaseSettings):
         False, description="Answer @mentions in a new thread when the channel allows it."
     )
 
-    @field_validator("ann_threshold", mode="before")
-    @classmethod
-    def _empty_is_default(cls, value: object) -> object:
-        # ARTICLEBOT_ANN_THRESHOLD= (empty, as .env.example leaves it) means the default.
-        return None if isinstance(value, str) and not value.strip() else value
-
     @field_validator("corpus", mode="before")
     @classmethod
     def _split_paths(cls, value: object) -> object:
@@ -152,7 +146,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "discord_token", "abstain_below", "database_url", "database_read_url", mode="before"
+        "discord_token",
+        "abstain_below",
+        "ann_threshold",
+        "database_url",
+        "database_read_url",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:

@@ -23,7 +23,8 @@ from index.stores.local import LocalStore
 from index.stores.postgres import PostgresStore, PostgresWriter
 
 from . import pg_cluster as fixtures
-from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder, write
+from .conftest import ARTICLE_C, HashEmbedder, write
+from .test_postgres_store import corpus
 from .web_server import Site
 
 pg_cluster, pg_url = fixtures.pg_cluster, fixtures.pg_url
@@ -46,14 +47,6 @@ def local_settings(settings: Settings) -> Settings:
 @pytest.fixture
 def pg_settings(local_settings: Settings, pg_url: str) -> Settings:
     return local_settings.model_copy(update={"database_url": SecretStr(pg_url)})
-
-
-def corpus(settings: Settings) -> Path:
-    folder = settings.corpus[0]
-    write(folder / "business" / "timewarner.txt", ARTICLE_A)
-    write(folder / "business" / "dollar.md", "---\ndate: 2005-01-21\n---\n" + ARTICLE_B)
-    write(folder / "world" / "yukos.txt", ARTICLE_C)
-    return folder
 
 
 def copy(settings: Settings, url: str, ann_threshold: int = 200_000) -> dict[str, Any]:
