@@ -326,7 +326,9 @@ class Retriever:
         fused = fuse_scores(dense, lexical, DENSE_WEIGHT)
         # Only the head of the ranking can reach the top k after dedup and diversity:
         # fetching and normalising every candidate's text cost ~10 ms per query.
-        order = sorted(fused, key=fused.__getitem__, reverse=True)[: max(4 * k, 24)]
+        # Ties (the same text indexed twice, as BBC's duplicate stories are) go to the
+        # passage indexed first, so the copy cited does not depend on FAISS's tie order.
+        order = sorted(fused, key=lambda pid: (-fused[pid], pid))[: max(4 * k, 24)]
         rows = view.passages(order)
         dense_of, lexical_of = dict(dense), dict(lexical)
         hits = [

@@ -141,3 +141,13 @@ def test_new_generation_is_picked_up_without_restart(
 def test_empty_and_punctuation_queries(retriever: Retriever) -> None:
     assert isinstance(retriever.search("???", 5), list)
     assert isinstance(retriever.search('"AND OR NOT (', 5), list)
+
+
+def test_a_story_indexed_twice_is_cited_from_the_copy_indexed_first(
+    retriever: Retriever,
+) -> None:
+    # The two copies score exactly alike; the tie must not fall to FAISS's or the
+    # lexical index's order, or answers would cite either copy from one query to the next.
+    for query in ("TimeWarner quarterly profits jumped", "Time Warner AOL subscribers"):
+        hits = [h for h in retriever.search(query, k=10) if "Quarterly profits" in h.text]
+        assert hits and (hits[0].path or "").endswith("business/a.txt"), query
