@@ -88,11 +88,16 @@ def right_article(q: Question, hit: Any) -> bool:
     return bool(hit.path) and str(hit.path).endswith("/" + tail)
 
 
-def collect(retriever: Any, questions: list[Question]) -> None:
-    """Candidates and labels of every question, through the product's code path."""
+def collect(retriever: Any, questions: list[Question], encoders: list[Any] | None = None) -> None:
+    """Candidates and labels of every question, through the product's code path;
+    ``encoders`` (one tuned question encoder per fold, ``fold_encoders``) embed each
+    question with the encoder fitted without it, so ``tuned_cosine`` stays held out."""
     from index.answers import CANDIDATE_PASSAGES
 
-    for q in questions:
+    fold_of = {i: k for k, fold in enumerate(folds(questions)) for i in fold}
+    for i, q in enumerate(questions):
+        if encoders is not None:
+            use_fold_encoder(retriever, encoders, fold_of[i])
         q.ranked = retriever.candidates(q.text, CANDIDATE_PASSAGES, question=q.text)
         q.texts = q.ranked.texts
         q.labels = tuple(
@@ -103,6 +108,22 @@ def collect(retriever: Any, questions: list[Question]) -> None:
             )
             for c in q.ranked.candidates
         )
+
+
+def fold_encoders(settings: Any) -> list[Any]:
+    """The question encoders fitted without each fold (fit_question_encoder.py)."""
+    from benchmarks.fit_question_encoder import fold_path
+    from index.question_tuning import make_question_embedder
+
+    paths = [fold_path(k) for k in range(FOLDS)]
+    if not all(p.is_file() for p in paths):
+        sys.exit("No per-fold question encoders: run benchmarks/fit_question_encoder.py first.")
+    return [make_question_embedder(settings, p) for p in paths]
+
+
+def use_fold_encoder(retriever: Any, encoders: list[Any], k: int) -> None:
+    if retriever.question_embedder is not encoders[k]:
+        retriever.set_question_embedder(encoders[k])
 
 
 def label_of(q: Question, cand: Any) -> bool:
@@ -240,13 +261,16 @@ def _share(values: list[float], th: float, above: bool) -> float:
     return sum((v >= th) == above for v in values) / len(values)
 
 
-def open_benchmark_retriever(index_dir: Path) -> Any:
+def open_benchmark_retriever(index_dir: Path, *, tuned: bool = True) -> Any:
+    """The benchmark index's retriever; ``tuned``: with the shipped question encoder."""
     from index.embedding import make_embedder
+    from index.question_tuning import make_question_embedder
     from index.retriever import Retriever
     from index.settings import Settings
 
     settings = Settings(_env_file=None, index_dir=index_dir, backend="onnx-int8", device="cpu")  # type: ignore[call-arg]
-    retriever = Retriever(settings, make_embedder(settings))
+    encoder = make_question_embedder(settings) if tuned else None
+    retriever = Retriever(settings, make_embedder(settings), question_embedder=encoder)
     retriever.warm_up()
     return retriever
 
@@ -256,9 +280,11 @@ def main() -> None:
     parser.add_argument("--index-dir", type=Path, default=WORK / "quality" / "onnx-int8")
     parser.add_argument("--cv-only", action="store_true", help="report, don't write the model")
     args = parser.parse_args()
-    retriever = open_benchmark_retriever(args.index_dir)
+    retriever = open_benchmark_retriever(args.index_dir, tuned=False)
     questions = load_questions()
-    collect(retriever, questions)
+    # Stacking: the models learn tuned_cosine from held-out encoders' values, as it will
+    # look on questions the shipped encoder has not seen.
+    collect(retriever, questions, fold_encoders(retriever.settings))
     report(questions, cross_validated_models(questions))
     if not args.cv_only:
         models = fit_models(questions)

@@ -7,9 +7,11 @@
 Each backend gets its own index of the corpus (BBC + SQuAD articles + corpus/) under
 /tmp/articlebot-bench/quality.
 
-The answer and evidence models are fitted on these same questions, so by default every
-question is answered with models fitted on the other folds (5-fold cross-validation,
-``benchmarks/fit_ranker.py``): the numbers are held-out numbers. Reports, per kind:
+The answer and evidence models and the question encoder are fitted on these same
+questions, so by default every question is answered with models and an encoder fitted
+on the other folds (5-fold cross-validation, ``benchmarks/fit_ranker.py`` and
+``benchmarks/fit_question_encoder.py``, which must have run): the numbers are held-out
+numbers. Reports, per kind:
 answer in first / any quote, answered, passage recall@1/3/10 and MRR, off-topic
 abstained (the 25 news-like questions of bbc-dev and 50 general ones), the README
 question, and ask latency.
@@ -158,6 +160,7 @@ def evaluate_backend(backend: str, index_dir: Path, skip_index: bool, shipped: b
     from benchmarks import fit_ranker
     from index.embedding import make_embedder
     from index.indexer import run_index
+    from index.question_tuning import make_question_embedder
     from index.ranking import load_models
     from index.retriever import Retriever
     from index.settings import Settings
@@ -169,15 +172,23 @@ def evaluate_backend(backend: str, index_dir: Path, skip_index: bool, shipped: b
     if not skip_index:
         report = run_index(settings, embedder, corpus_roots())
         print("index:", report.summary())
-    retriever = Retriever(settings, embedder)
+    shipped_encoder = make_question_embedder(settings)
+    retriever = Retriever(settings, embedder, question_embedder=shipped_encoder)
     retriever.warm_up()
     questions = fit_ranker.load_questions()
+    encoders = None if shipped else fit_ranker.fold_encoders(settings)
     if shipped:
         held_out = dict.fromkeys(range(len(questions)), load_models())
     else:
-        fit_ranker.collect(retriever, questions)
+        fit_ranker.collect(retriever, questions, encoders)
         held_out = fit_ranker.cross_validated_models(questions)
-    rows = [answer_row(retriever, q, held_out[i]) for i, q in enumerate(questions)]
+    fold_of = {i: k for k, fold in enumerate(fit_ranker.folds(questions)) for i in fold}
+    rows = []
+    for i, q in enumerate(questions):
+        if encoders is not None:  # the question encoder fitted without this question
+            fit_ranker.use_fold_encoder(retriever, encoders, fold_of[i])
+        rows.append(answer_row(retriever, q, held_out[i]))
+    retriever.set_question_embedder(shipped_encoder)  # the README question and latency
     metrics = summarise(rows, retriever.passage_count(), shipped)
     metrics.update(readme_question(retriever))
     metrics.update(latency(retriever))

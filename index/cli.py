@@ -79,6 +79,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         )
     finally:
         progress.close()
+    prepare_question_encoder(settings)
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for failure in report.failed:
@@ -92,6 +93,16 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(report.summary())
     return 1 if report.failed else 0
+
+
+def prepare_question_encoder(settings: Settings) -> None:
+    """Export the tuned question encoder (``index.question_tuning``) with the index, so the
+    first question does not wait ~30 s for it (a no-op once cached, and for torch)."""
+    from .question_tuning import make_question_embedder
+
+    encoder = make_question_embedder(settings)
+    if encoder is not None and settings.effective_backend != "torch":
+        encoder.embed(["warm up"])
 
 
 def copy_from(args: argparse.Namespace, settings: Settings) -> int:

@@ -50,6 +50,8 @@ from .stores.local import fsync_path
 if TYPE_CHECKING:
     import numpy as np
 
+    from .question_tuning import Tuning
+
 #: Bumped whenever the export or quantisation changes, so old caches are not reused.
 EXPORT_VERSION = 3
 #: Padded tokens (rows x longest row) per ONNX Runtime call. Measured on 2 cores with
@@ -204,8 +206,12 @@ def safe_model_id(model: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")[:80] or "model"
 
 
-def cache_dir_for(cache_root: Path, model: str, backend: str, files: ModelFiles) -> Path:
-    return cache_root / f"{safe_model_id(model)}-{backend}-{model_hash(files)}"
+def cache_dir_for(
+    cache_root: Path, model: str, backend: str, files: ModelFiles, tuning: Tuning | None = None
+) -> Path:
+    """The export's folder; a tuned question encoder (``question_tuning``) gets its own."""
+    tuned = f"-q{tuning.digest}" if tuning is not None else ""
+    return cache_root / f"{safe_model_id(model)}-{backend}-{model_hash(files)}{tuned}"
 
 
 def default_threads() -> int:
@@ -233,8 +239,10 @@ class OnnxEmbedder:
         quantized: bool = True,
         batch_size: int = 32,
         threads: int | None = None,
+        tuning: Tuning | None = None,
     ) -> None:
         self._model_name = model or DEFAULT_MODEL
+        self._tuning = tuning  # the question encoder's deltas (index.question_tuning)
         self._cache_root = Path(cache_root)
         self._backend = "onnx-int8" if quantized else "onnx"
         self._batch_size = batch_size
@@ -327,10 +335,14 @@ class OnnxEmbedder:
     # --- loading ------------------------------------------------------------------------------
     def _find_or_export(self) -> Path:
         files = self.files
-        target = cache_dir_for(self._cache_root, self._model_name, self._backend, files)
+        target = cache_dir_for(
+            self._cache_root, self._model_name, self._backend, files, self._tuning
+        )
         path = target / ONNX_NAME
         if not path.is_file():
-            export_cached(self._model_name, files, self._backend, self._cache_root, target)
+            export_cached(
+                self._model_name, files, self._backend, self._cache_root, target, self._tuning
+            )
         return path
 
     @property
@@ -340,7 +352,9 @@ class OnnxEmbedder:
             path = self.model_path
             with self._lock:
                 if self._session is None:
-                    self._session = make_session(path, self._threads)
+                    # The question encoder runs beside the passages' model: no spinning.
+                    spin = self._tuning is None
+                    self._session = make_session(path, self._threads, spin=spin)
         return self._session
 
 
@@ -405,7 +419,12 @@ def run_batch(
     return pool(tokens, mask, pooling)
 
 
-def make_session(path: Path, threads: int) -> Any:
+def make_session(path: Path, threads: int, *, spin: bool = True) -> Any:
+    """``spin``: worker threads busy-wait for the next op (ONNX Runtime's default, good
+    for batches). A second model serving questions beside the first must not: measured
+    on 2 cores (benchmarks/quality.py's 225 questions), two spinning sessions took ask
+    p50 from ~30 ms to 61 ms; the question encoder without spinning, to 39-43 ms (on one
+    thread, or run on a worker thread during retrieval: the same, the cores are busy)."""
     import onnxruntime as ort  # type: ignore[import-untyped]
 
     options = ort.SessionOptions()
@@ -413,6 +432,8 @@ def make_session(path: Path, threads: int) -> Any:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
@@ -443,7 +464,12 @@ def pool(tokens: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
 
 # --- export (torch + sentence-transformers, once per model and backend) ---------------------
 def export_cached(
-    model: str, files: ModelFiles, backend: str, cache_root: Path, target: Path
+    model: str,
+    files: ModelFiles,
+    backend: str,
+    cache_root: Path,
+    target: Path,
+    tuning: Tuning | None = None,
 ) -> Path:
     """Export (and for int8 quantise) into a temporary folder, then rename it to ``target``.
 
@@ -461,8 +487,12 @@ def export_cached(
             "the index directory writable, or set ARTICLEBOT_BACKEND=torch."
         ) from exc
     try:
-        fp32_cached = cache_dir_for(cache_root, model, "onnx", files) / ONNX_NAME
+        fp32_cached = cache_dir_for(cache_root, model, "onnx", files, tuning) / ONNX_NAME
         st_model = _load_sentence_transformer(model, files)
+        if tuning is not None:
+            from .question_tuning import apply_tuning
+
+            apply_tuning(st_model, tuning)
         if backend == "onnx-int8" and fp32_cached.is_file():
             fp32, fused = fp32_cached, _read_json(fp32_cached.parent / "export.json").get("fused")
         else:
@@ -483,6 +513,7 @@ def export_cached(
                     "export_version": EXPORT_VERSION,
                     "opset": OPSET,
                     "fused": bool(fused),
+                    "question_tuning": tuning.digest if tuning is not None else None,
                     "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 },
                 indent=1,

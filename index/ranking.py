@@ -155,6 +155,7 @@ SENTENCE_FEATURES = (
     "next_cosine",
     "has_previous",
     "has_next",
+    "tuned_cosine",  # sentence cosine to the tuned question vector (index.question_tuning)
 )
 #: Per-question features of the abstention model.
 EVIDENCE_FEATURES = (
@@ -276,8 +277,11 @@ def candidates(
     texts: Mapping[str, str],
     sentences: Mapping[int, Sequence[StoredSentence]],
     query: QueryTerms,
+    tuned: np.ndarray | None = None,
 ) -> list[Candidate]:
-    """Every stored sentence of ``hits`` with its features, in passage order (unscored)."""
+    """Every stored sentence of ``hits`` with its features, in passage order (unscored).
+    ``tuned`` is the question's vector from the tuned question encoder, where there is
+    one; without it ``tuned_cosine`` is the plain cosine."""
     rows = [
         (rank, hit, s, texts[hit.article_id][s.start : s.end])
         for rank, hit in enumerate(hits)
@@ -287,8 +291,9 @@ def candidates(
     if not rows:
         return []
     cosines = _cosines(vector, [s.vector for _, _, s, _ in rows])
+    tuned_cosines = cosines if tuned is None else _cosines(tuned, [s.vector for *_, s, _ in rows])
     coverages = [query.coverage(set(terms(text))) for _, _, _, text in rows]
-    context = _Context(question, hits, query, cosines, coverages, rows)
+    context = _Context(question, hits, query, cosines, coverages, rows, tuned_cosines)
     return [
         Candidate(hit, s.start, s.end, context.features(i, rank, hit, s, text, texts))
         for i, (rank, hit, s, text) in enumerate(rows)
@@ -314,8 +319,10 @@ class _Context:
         cosines: list[float],
         coverages: list[float],
         rows: list[tuple[int, Hit, StoredSentence, str]],
+        tuned_cosines: list[float],
     ) -> None:
         self.query = query
+        self.tuned_cosines = tuned_cosines
         self.question = question
         self.types = question_types(question)
         self.subtypes = question_subtypes(question)
@@ -402,6 +409,7 @@ class _Context:
             self.cosines[nxt] if nxt is not None else 0.0,
             float(prev is not None),
             float(nxt is not None),
+            self.tuned_cosines[i],
         ]
         return tuple(values)
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 from . import ranking
 from .embedding import Embedder, embedder_backend, make_embedder
 from .errors import ArticlebotError, ConfigError
+from .question_tuning import make_question_embedder
 from .ranking import Candidate, QueryTerms, StoredSentence
 from .settings import Settings
 from .stores import open_store
@@ -114,13 +115,25 @@ class _Loaded:
 
 class Retriever:
     def __init__(
-        self, settings: Settings, embedder: Embedder | None = None, store: Store | None = None
+        self,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        store: Store | None = None,
+        *,
+        question_embedder: Embedder | None = None,
     ) -> None:
+        """``question_embedder`` embeds questions for the answer model's ``tuned_cosine``
+        (``index.question_tuning``); built from ``settings`` when ``embedder`` is too."""
         self.settings = settings
-        self.embedder = embedder or make_embedder(settings)
+        if embedder is None:
+            embedder = make_embedder(settings)
+            question_embedder = question_embedder or make_question_embedder(settings)
+        self.embedder = embedder
+        self.question_embedder = question_embedder
         self.store = store or open_store(settings, read=True)
         self._lock = threading.Lock()
         self._vectors: LRU[str, np.ndarray] = LRU(QUERY_CACHE)
+        self._tuned: LRU[str, np.ndarray] = LRU(QUERY_CACHE)
         self._loaded = self._load()
 
     @property
@@ -137,6 +150,8 @@ class Retriever:
             backend=embedder_backend(self.embedder),
         )
         self.embedder.embed(["warm up"])
+        if self.question_embedder is not None:
+            self.question_embedder.embed(["warm up"])
 
     def _load(self) -> _Loaded:
         view = self.store.open_view()
@@ -224,6 +239,22 @@ class Retriever:
             self._vectors.put(query, vector)
         return vector
 
+    def set_question_embedder(self, embedder: Embedder | None) -> None:
+        """Embed questions for ``tuned_cosine`` with ``embedder`` from now on (evaluation
+        swaps in each cross-validation fold's encoder)."""
+        self.question_embedder = embedder
+        self._tuned = LRU(QUERY_CACHE)
+
+    def tuned_vector(self, query: str) -> np.ndarray | None:
+        """The query's vector from the tuned question encoder (None without one), cached."""
+        if self.question_embedder is None:
+            return None
+        vector = self._tuned.get(query)
+        if vector is None:
+            vector = self.question_embedder.embed([query])[0]
+            self._tuned.put(query, vector)
+        return vector
+
     def rank(
         self,
         query: str,
@@ -267,8 +298,10 @@ class Retriever:
         if head:
             texts = self.article_texts({h.article_id for h in head})
             stored = self.sentences([h.passage_id for h in head])
-            vector = self.query_vector(query) if mode != "lexical" else None
-            cands = ranking.candidates(question or query, vector, head, texts, stored, terms)
+            vector = tuned = None
+            if mode != "lexical":
+                vector, tuned = self.query_vector(query), self.tuned_vector(query)
+            cands = ranking.candidates(question or query, vector, head, texts, stored, terms, tuned)
         timings["rank"] = _ms(t)
         return Ranked(hits, cands, terms, timings, texts)
 

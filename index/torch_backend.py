@@ -15,12 +15,22 @@ from .settings import DEFAULT_MODEL, Settings
 if TYPE_CHECKING:
     import numpy as np
 
+    from .question_tuning import Tuning
+
 
 class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded on first use (thread-safe)."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, device: str = "auto", batch_size: int = 32):
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        device: str = "auto",
+        batch_size: int = 32,
+        *,
+        tuning: Tuning | None = None,
+    ):
         self._model_name = model or DEFAULT_MODEL
+        self._tuning = tuning  # the question encoder's deltas (index.question_tuning)
         self._device = device
         self._batch_size = batch_size
         self._model: Any = None
@@ -65,12 +75,18 @@ class SentenceTransformerEmbedder:
 
             device = "cuda" if torch.cuda.is_available() else "cpu"
         try:
-            return SentenceTransformer(path, device=device)
+            model = SentenceTransformer(path, device=device)
         except OSError as exc:
             raise ConfigError(
                 f"Cannot load embedding model {self._model_name!r}: {exc}. Set ARTICLEBOT_MODEL "
                 "to a local sentence-transformers folder, or leave it unset for the bundled model."
             ) from exc
+        if self._tuning is not None:
+            from .question_tuning import apply_tuning
+
+            apply_tuning(model, self._tuning)
+            model.eval()
+        return model
 
     @property
     def dimension(self) -> int:

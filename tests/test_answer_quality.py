@@ -13,6 +13,7 @@ import pytest
 from index.answers import answer
 from index.embedding import make_embedder
 from index.indexer import run_index
+from index.question_tuning import make_question_embedder
 from index.ranking import SENTENCE_FEATURES
 from index.retriever import Retriever
 from index.settings import Settings
@@ -38,7 +39,8 @@ def retriever(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
     embedder = make_embedder(settings)
     report = run_index(settings, embedder)
     assert report.added > 2000 and not report.failed
-    return Retriever(settings, embedder)
+    # As the CLI and the bot answer: with the tuned question encoder.
+    return Retriever(settings, embedder, question_embedder=make_question_embedder(settings))
 
 
 def _text(retriever: Retriever, article_id: str, start: int, end: int) -> str:

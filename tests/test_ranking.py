@@ -200,3 +200,21 @@ def test_linear_model_round_trips_and_scores() -> None:
     assert LinearModel.from_json(model.to_json()) == model
     assert model.scores([(3.0, 1.0), (1.0, 0.0)]) == pytest.approx([0.5, 0.5])
     assert model.scores([]) == []
+
+
+def test_tuned_cosine_is_the_cosine_to_the_tuned_question_vector() -> None:
+    text = "A b. C d."
+    stored = {
+        1: [
+            StoredSentence(1, 0, 4, 0, _unit([1, 0, 0]).astype(np.float16)),
+            StoredSentence(1, 5, 9, 1, _unit([0, 1, 0]).astype(np.float16)),
+        ]
+    }
+    args = ("who?", _unit([1, 0, 0]), [_hit(1, text)], {"a1": text}, stored, _query("who"))
+    at = SENTENCE_FEATURES.index("tuned_cosine")
+    plain = candidates(*args)  # no question encoder (another model): the plain cosine
+    assert [c.features[at] for c in plain] == pytest.approx([1.0, 0.0], abs=1e-3)
+    tuned = candidates(*args, _unit([0, 1, 0]))
+    assert [c.features[at] for c in tuned] == pytest.approx([0.0, 1.0], abs=1e-3)
+    cosine = SENTENCE_FEATURES.index("cosine")
+    assert [c.features[cosine] for c in tuned] == [c.features[cosine] for c in plain]

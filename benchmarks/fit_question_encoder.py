@@ -1,0 +1,151 @@
+"""Fit the question encoder (``index/question_tuning.npz``): BitFit of the bundled MiniLM
+for questions, and one per cross-validation fold for the held-out numbers.
+
+    python benchmarks/fit_question_encoder.py          # the folds, then the shipped one
+    python benchmarks/fit_question_encoder.py --folds-only
+
+Training data come from the benchmark index (``benchmarks/quality.py`` builds it) through
+the product's code path, as for ``fit_ranker.py``: for every answerable question of
+bbc-dev and SQuAD, the sentences of its top passages with their *stored* vectors, those
+that hold an expected answer (in the expected article) being positive. Only the biases
+and LayerNorm parameters of a copy of the model are trained (BitFit), listwise: the
+softmax of the question's cosines to its candidates (temperature TAU) should put its
+mass on the positives. Sentences keep the plain model's vectors, so nothing is
+re-indexed. Each fold's encoder is fitted without that fold's questions and saved under
+WORK/question-tuning; ``fit_ranker.py`` and ``quality.py`` answer each question with
+its fold's encoder, so the numbers they print stay held out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.corpus import WORK
+
+FOLD_DIR = WORK / "question-tuning"
+EPOCHS = 8
+LEARNING_RATE = 1e-3
+TAU = 0.05  # softmax temperature over cosines (MiniLM's cosines span ~0.1-0.8)
+BATCH = 16
+REALISTIC_WEIGHT = 2.0  # a bbc-dev question against a SQuAD one, as in fit_ranker.py
+SEED = 0
+
+
+@dataclass(frozen=True)
+class Sample:
+    question: str
+    vectors: Any  # the candidates' stored sentence vectors (n x d, float32)
+    labels: Any  # bool (n)
+    weight: float
+
+
+def fold_path(k: int) -> Path:
+    return FOLD_DIR / f"fold-{k}.npz"
+
+
+def samples(retriever: Any, questions: list[Any], indices: list[int]) -> list[Sample]:
+    """The answerable questions among ``indices`` with a positive candidate."""
+    import numpy as np
+
+    out = []
+    for i in indices:
+        q = questions[i]
+        if not q.answerable or not any(q.labels):
+            continue
+        pids = list(dict.fromkeys(c.hit.passage_id for c in q.ranked.candidates))
+        stored = retriever.sentences(pids)
+        by_span = {(pid, s.start): s.vector for pid in pids for s in stored.get(pid, ())}
+        vectors = np.stack([by_span[(c.hit.passage_id, c.start)] for c in q.ranked.candidates])
+        weight = 1.0 if q.kind == "squad" else REALISTIC_WEIGHT
+        out.append(Sample(q.text, vectors.astype(np.float32), np.array(q.labels), weight))
+    return out
+
+
+def fit(train: list[Sample]) -> dict[str, Any]:
+    """BitFit deltas (parameter name -> array) fitted on ``train``."""
+    import numpy as np
+    import torch
+
+    from index.models import resolve_model_path
+    from index.settings import DEFAULT_MODEL
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from sentence_transformers import SentenceTransformer
+
+    torch.manual_seed(SEED)
+    model = SentenceTransformer(resolve_model_path(DEFAULT_MODEL), device="cpu")
+    tuned = {n: p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n}
+    start = {n: p.detach().clone() for n, p in tuned.items()}
+    for name, param in model.named_parameters():
+        param.requires_grad_(name in tuned)
+    opt = torch.optim.AdamW(list(tuned.values()), lr=LEARNING_RATE, weight_decay=0.0)
+    rng = np.random.default_rng(SEED)
+    tokenize = getattr(model, "preprocess", None) or model.tokenize  # renamed in ST 5
+    model.train()
+    for _ in range(EPOCHS):
+        order = rng.permutation(len(train))
+        for b in range(0, len(order), BATCH):
+            batch = [train[j] for j in order[b : b + BATCH]]
+            features = tokenize([s.question for s in batch])
+            qv = torch.nn.functional.normalize(model(features)["sentence_embedding"], dim=-1)
+            loss = torch.zeros(())
+            for k, s in enumerate(batch):
+                logp = torch.log_softmax(torch.from_numpy(s.vectors) @ qv[k] / TAU, 0)
+                loss = loss - s.weight * torch.logsumexp(logp[torch.from_numpy(s.labels)], 0)
+            loss = loss / sum(s.weight for s in batch)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return {n: (p.detach() - start[n]).numpy() for n, p in tuned.items()}
+
+
+def meta(n_questions: int, what: str) -> dict[str, Any]:
+    from index.settings import DEFAULT_MODEL
+
+    return {
+        "base": DEFAULT_MODEL,
+        "method": "BitFit (biases and LayerNorm), listwise softmax over stored sentence vectors",
+        "fitted_on": what,
+        "questions": n_questions,
+        "epochs": EPOCHS,
+        "learning_rate": LEARNING_RATE,
+        "tau": TAU,
+        "fitted_by": "benchmarks/fit_question_encoder.py",
+    }
+
+
+def main() -> None:
+    from benchmarks import fit_ranker
+    from index.question_tuning import TUNING_PATH, save_tuning
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--index-dir", type=Path, default=WORK / "quality" / "onnx-int8")
+    parser.add_argument("--folds-only", action="store_true", help="don't write the shipped one")
+    args = parser.parse_args()
+    retriever = fit_ranker.open_benchmark_retriever(args.index_dir, tuned=False)
+    questions = fit_ranker.load_questions()
+    fit_ranker.collect(retriever, questions)
+    FOLD_DIR.mkdir(parents=True, exist_ok=True)
+    everyone = list(range(len(questions)))
+    for k, fold in enumerate(fit_ranker.folds(questions)):
+        t = time.perf_counter()
+        held = set(fold)
+        train = samples(retriever, questions, [i for i in everyone if i not in held])
+        save_tuning(fold_path(k), fit(train), meta(len(train), f"CV fold {k} left out"))
+        print(f"fold {k}: {len(train)} questions, {time.perf_counter() - t:.0f} s")
+    if not args.folds_only:
+        train = samples(retriever, questions, everyone)
+        save_tuning(TUNING_PATH, fit(train), meta(len(train), "bbc-dev.jsonl + SQuAD dev"))
+        print(f"wrote {TUNING_PATH} ({len(train)} questions)")
+
+
+if __name__ == "__main__":
+    main()
