@@ -22,6 +22,7 @@ from index.embedding import embedder_backend, make_embedder
 from index.errors import ConfigError, IndexMismatchError
 from index.indexer import run_index
 from index.onnx_backend import ONNX_NAME, OnnxEmbedder, batches
+from index.question_tuning import load_tuning
 from index.retriever import Retriever
 from index.settings import Settings
 from index.stores.base import SCHEMA_VERSION, check_compatible
@@ -170,8 +171,10 @@ def test_short_texts_batch_wider_than_long_ones() -> None:
 @pytest.fixture(scope="session")
 def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cache = tmp_path_factory.mktemp("onnx-models")
+    tuning = load_tuning()  # `articlebot index` also exports the tuned question encoder
     for quantized in (False, True):
-        OnnxEmbedder(cache_root=cache, quantized=quantized).model_path  # noqa: B018
+        for tuned in (None, tuning):
+            OnnxEmbedder(cache_root=cache, quantized=quantized, tuning=tuned).model_path  # noqa: B018
     return cache
 
 
