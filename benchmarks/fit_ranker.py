@@ -94,10 +94,10 @@ def collect(retriever: Any, questions: list[Question], encoders: list[Any] | Non
     question with the encoder fitted without it, so ``tuned_cosine`` stays held out."""
     from index.answers import CANDIDATE_PASSAGES
 
-    fold_of = {i: k for k, fold in enumerate(folds(questions)) for i in fold}
+    fold = fold_of(questions)
     for i, q in enumerate(questions):
         if encoders is not None:
-            use_fold_encoder(retriever, encoders, fold_of[i])
+            use_fold_encoder(retriever, encoders, fold[i])
         q.ranked = retriever.candidates(q.text, CANDIDATE_PASSAGES, question=q.text)
         q.texts = q.ranked.texts
         q.labels = tuple(
@@ -210,6 +210,11 @@ def folds(questions: list[Question], k: int = FOLDS) -> list[list[int]]:
             out[n % k].append(i)
             n += 1
     return out
+
+
+def fold_of(questions: list[Question]) -> dict[int, int]:
+    """Each question's fold (by index)."""
+    return {i: k for k, fold in enumerate(folds(questions)) for i in fold}
 
 
 def cross_validated_models(questions: list[Question]) -> dict[int, Any]:

@@ -182,7 +182,7 @@ def evaluate_backend(backend: str, index_dir: Path, skip_index: bool, shipped: b
     else:
         fit_ranker.collect(retriever, questions, encoders)
         held_out = fit_ranker.cross_validated_models(questions)
-    fold_of = {i: k for k, fold in enumerate(fit_ranker.folds(questions)) for i in fold}
+    fold_of = fit_ranker.fold_of(questions)
     rows = []
     for i, q in enumerate(questions):
         if encoders is not None:  # the question encoder fitted without this question
