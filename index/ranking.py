@@ -156,6 +156,7 @@ SENTENCE_FEATURES = (
     "has_previous",
     "has_next",
     "tuned_cosine",  # sentence cosine to the tuned question vector (index.question_tuning)
+    "tuned_cosine_gap",  # tuned cosine minus the best candidate's (as cosine_gap)
 )
 #: Per-question features of the abstention model.
 EVIDENCE_FEATURES = (
@@ -331,6 +332,7 @@ class _Context:
         self.question_numbers = set(_NUMBER.findall(question))
         self.cosines, self.coverages = cosines, coverages
         self.best_cosine = max(cosines)
+        self.best_tuned = max(tuned_cosines)
         self.top_fused = max((h.score for h in hits), default=1.0) or 1.0
         self.top_lexical = max((h.lexical or 0.0 for h in hits), default=1.0) or 1.0
         self.passage_best: dict[int, tuple[float, float]] = {}
@@ -410,6 +412,7 @@ class _Context:
             float(prev is not None),
             float(nxt is not None),
             self.tuned_cosines[i],
+            self.tuned_cosines[i] - self.best_tuned,
         ]
         return tuple(values)
 

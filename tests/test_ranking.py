@@ -218,3 +218,7 @@ def test_tuned_cosine_is_the_cosine_to_the_tuned_question_vector() -> None:
     assert [c.features[at] for c in tuned] == pytest.approx([0.0, 1.0], abs=1e-3)
     cosine = SENTENCE_FEATURES.index("cosine")
     assert [c.features[cosine] for c in tuned] == [c.features[cosine] for c in plain]
+    # Like cosine_gap, the gap to the question's best candidate: a pointwise model can't
+    # compare one sentence's cosine with the others' otherwise.
+    gap = SENTENCE_FEATURES.index("tuned_cosine_gap")
+    assert [c.features[gap] for c in tuned] == pytest.approx([-1.0, 0.0], abs=1e-3)
