@@ -35,6 +35,7 @@ GROW_MARGIN = 3.0  # a neighbour sentence scoring this close joins the quote
 MAX_GROW = 2  # neighbours a quote may take in (both sides: +2 / +3 points, see README)
 QUOTE_MARGIN = 3.0  # a further quote must score this close to the first
 MAX_RUN_CHARS = 400  # a quote may grow to a short run of sentences up to this length
+MAX_QUOTE_CHARS = 2 * MAX_RUN_CHARS  # ... and two runs that touch merge up to this length
 
 
 @dataclass(frozen=True)
@@ -197,17 +198,23 @@ def coverage_probability(
 def choose_quotes(ranked: list[Candidate], texts: dict[str, str]) -> list[Candidate]:
     """The best sentences (scored best first), each grown into a short run with a strong
     neighbour, merged where they touch. Later quotes must score within QUOTE_MARGIN of the
-    first: a weak third quote only dilutes the answer."""
+    first: a weak third quote only dilutes the answer. Two runs that merge count as one
+    quote, so the next best sentence still gets the third place."""
     chosen: list[Candidate] = []
+    quotes: list[Candidate] = []
     for cand in ranked:
-        if len(chosen) == MAX_QUOTES:
+        if len(quotes) == MAX_QUOTES:
             break
         if chosen and cand.score < chosen[0].score - QUOTE_MARGIN:
             break
         if any(_overlaps(cand, c) for c in chosen):
             continue
-        chosen.append(_grow(cand, ranked, texts[cand.hit.article_id]))
-    return _merge_adjacent(chosen, texts)
+        run = _grow(cand, ranked, texts[cand.hit.article_id])
+        merged = _merge_adjacent([*chosen, run], texts)
+        if merged is not None:  # None: it would repeat a quote's text in an overlong one
+            chosen.append(run)
+            quotes = merged
+    return quotes
 
 
 def _grow(cand: Candidate, ranked: list[Candidate], text: str) -> Candidate:
@@ -249,20 +256,37 @@ def _overlaps(a: Candidate, b: Candidate) -> bool:
     return a.hit.article_id == b.hit.article_id and a.start < b.end and b.start < a.end
 
 
-def _merge_adjacent(chosen: list[Candidate], texts: dict[str, str]) -> list[Candidate]:
+def _merge_adjacent(chosen: list[Candidate], texts: dict[str, str]) -> list[Candidate] | None:
+    """Quotes of one article that touch or overlap joined into one (in the place of the
+    better scored), until none do: a later run can grow into an earlier quote's
+    sentences, which must not be shown twice, and a join can make two others touch.
+    Touching quotes stay apart where one would exceed MAX_QUOTE_CHARS; overlapping ones
+    can't, so then None."""
     merged: list[Candidate] = []
-    for cand in chosen:
+    for k, cand in enumerate(chosen):
         for i, prev in enumerate(merged):
-            if prev.hit.article_id != cand.hit.article_id:
+            joined = _joined(prev, cand, texts[cand.hit.article_id])
+            if joined is None:
                 continue
-            lo, hi = (prev, cand) if prev.start <= cand.start else (cand, prev)
-            gap = texts[cand.hit.article_id][lo.end : hi.start]
-            if lo.end <= hi.start and gap.strip() == "" and "\n" not in gap:
-                merged[i] = replace(prev, start=lo.start, end=hi.end, score=max(lo.score, hi.score))
-                break
-        else:
-            merged.append(cand)
+            if joined.end - joined.start > MAX_QUOTE_CHARS:
+                if _overlaps(prev, cand):
+                    return None
+                continue
+            merged[i] = joined
+            return _merge_adjacent(merged + chosen[k + 1 :], texts)
+        merged.append(cand)
     return merged
+
+
+def _joined(a: Candidate, b: Candidate, text: str) -> Candidate | None:
+    """``a`` and ``b`` as one quote where they touch or overlap (None where they don't)."""
+    if a.hit.article_id != b.hit.article_id:
+        return None
+    lo, hi = (a, b) if a.start <= b.start else (b, a)
+    gap = text[lo.end : hi.start]  # empty where they overlap
+    if gap.strip() or "\n" in gap:
+        return None
+    return replace(a, start=lo.start, end=max(lo.end, hi.end), score=max(a.score, b.score))
 
 
 def cite(

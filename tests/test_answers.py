@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from index.answers import Answer, answer, choose_quotes, text_fragment_url
+from index.answers import MAX_QUOTE_CHARS, Answer, answer, choose_quotes, text_fragment_url
 from index.indexer import run_index
 from index.ranking import Candidate
 from index.retriever import Hit, Retriever
@@ -181,6 +181,35 @@ def test_a_quote_grows_into_both_neighbours() -> None:
     long_text = "A short one. " + "Word " * 90 + "end. Another short one."
     quotes = choose_quotes(_sentence_candidates(long_text, [2.0, -1.5, -5.0]), {"a": long_text})
     assert text_of(quotes[0], long_text) == "A short one."
+
+
+def test_quotes_that_merge_leave_room_for_another() -> None:
+    """Two chosen runs that touch become one quote; the next best sentence still gets
+    the third place (the answer is often there)."""
+    text = (
+        "Alpha opened. Beta came second. Gamma was third. Delta was fourth. "
+        "Epsilon closed. Zeta was sixth. Eta was last."
+    )
+    # Alpha is too far above Beta to grow into it, Gamma is not: Gamma's run reaches
+    # Alpha's, and the two merge. Epsilon and then Eta still get places of their own.
+    scores = [2.0, -1.2, 1.5, -9.0, 1.0, -9.0, 0.5]
+    quotes = choose_quotes(_sentence_candidates(text, scores), {"a": text})
+    assert [text_of(q, text) for q in quotes] == [
+        "Alpha opened. Beta came second. Gamma was third.",
+        "Epsilon closed.",
+        "Eta was last.",
+    ]
+
+
+def test_touching_quotes_stay_apart_rather_than_grow_overlong() -> None:
+    long_one = "Alpha " + "word " * 100 + "end."  # 510 characters
+    text = f"{long_one} Beta came second. Gamma " + "word " * 60 + "end. Delta was last."
+    quotes = choose_quotes(_sentence_candidates(text, [2.0, -1.2, 1.5, 0.5]), {"a": text})
+    # Gamma's run (Beta to Delta) reaches back to touch the long first sentence: joined,
+    # the quote would pass MAX_QUOTE_CHARS, so they stay two quotes.
+    assert [text_of(q, text)[:10] for q in quotes] == ["Alpha word", "Beta came "]
+    assert text_of(quotes[1], text).endswith("Delta was last.")
+    assert all(q.end - q.start <= MAX_QUOTE_CHARS for q in quotes)
 
 
 def text_of(cand: Candidate, text: str) -> str:
