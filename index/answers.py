@@ -72,6 +72,7 @@ class Answer:
     closest: tuple[str, ...] = ()  # titles of the nearest articles, shown when abstaining
     timings_ms: dict[str, float] = field(default_factory=dict)
     follows: str | None = None  # the earlier question this one follows up on
+    corrected: tuple[tuple[str, str], ...] = ()  # typos fixed before searching: (typed, fixed)
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON shape of ``articlebot ask --json``."""
@@ -116,6 +117,8 @@ class Answer:
             out["closest"] = list(self.closest)
         if self.follows:
             out["follows"] = self.follows
+        if self.corrected:
+            out["corrected"] = dict(self.corrected)
         return out
 
 
@@ -154,13 +157,13 @@ def answer(
     ):
         timings["total"] = _ms(started)
         closest = tuple(dict.fromkeys(h.title for h in hits))[:3]
-        return Answer(question, (), (), True, closest, timings, follows)
+        return Answer(question, (), (), True, closest, timings, follows, ranked.corrected)
     shown = [c for c in ranked.candidates if not _excluded(c, exclude)]
     chosen = choose_quotes(shown, texts)
     timings["quotes"] = _ms(t)
     quotes, sources = cite(chosen, texts)
     timings["total"] = _ms(started)
-    return Answer(question, quotes, sources, False, (), timings, follows)
+    return Answer(question, quotes, sources, False, (), timings, follows, ranked.corrected)
 
 
 def valid_text(text: str) -> str:

@@ -24,6 +24,8 @@ from .errors import ArticlebotError, ConfigError
 from .question_tuning import make_question_embedder
 from .ranking import Candidate, QueryTerms, StoredSentence
 from .settings import Settings
+from .spelling import Correction
+from .spelling import correct as correct_spelling
 from .stores import open_store
 from .stores.base import Filters, IndexView, PassageRow, Store, check_compatible
 from .text import query_words, stem
@@ -105,6 +107,7 @@ class Ranked:
     query: QueryTerms
     timings: dict[str, float]
     texts: dict[str, str]  # the texts of the re-ranked passages' articles, by id
+    corrected: tuple[tuple[str, str], ...] = ()  # typos fixed in the query: (typed, fixed)
 
 
 @dataclass
@@ -210,6 +213,11 @@ class Retriever:
         """The stored sentences (spans, ordinals, vectors) of these passages."""
         return self.view.sentences(passage_ids)
 
+    def correct(self, text: str) -> Correction:
+        """``text`` with words no passage holds replaced by the index's nearest known
+        spelling, where there is one (``index.spelling``)."""
+        return correct_spelling(text, self.document_frequency)
+
     def query_terms(self, query: str, question: str | None = None) -> QueryTerms:
         """IDF of each query word by its passage frequency; words of ``question`` (the
         current one, when ``query`` also holds earlier questions) count double. Also the
@@ -276,7 +284,7 @@ class Retriever:
         head = ranking.rerank_passages(ranked.hits[:RERANK_DEPTH], cands)
         timings = {**ranked.timings, "rank": ranked.timings["rank"] + _ms(t)}
         hits = (head + ranked.hits[RERANK_DEPTH:])[:k]
-        return Ranked(hits, cands, ranked.query, timings, ranked.texts)
+        return Ranked(hits, cands, ranked.query, timings, ranked.texts, ranked.corrected)
 
     def candidates(
         self,
@@ -288,7 +296,15 @@ class Retriever:
         question: str | None = None,
     ) -> Ranked:
         """Top ``k`` passages in first-stage order and the sentences of the first
-        RERANK_DEPTH with their features, unscored (what the answer model is fitted on)."""
+        RERANK_DEPTH with their features, unscored (what the answer model is fitted on).
+        Typos in ``query`` and ``question`` are corrected first (``index.spelling``)."""
+        fixed = self.correct(query)
+        query = fixed.text
+        corrected = dict(fixed.changes)
+        if question is not None:
+            own = self.correct(question)
+            question = own.text
+            corrected.update(own.changes)
         hits, timings = self._retrieve(query, max(k, RERANK_DEPTH), filters, mode)
         t = time.perf_counter()
         head = hits[:RERANK_DEPTH]
@@ -303,7 +319,7 @@ class Retriever:
                 vector, tuned = self.query_vector(query), self.tuned_vector(query)
             cands = ranking.candidates(question or query, vector, head, texts, stored, terms, tuned)
         timings["rank"] = _ms(t)
-        return Ranked(hits, cands, terms, timings, texts)
+        return Ranked(hits, cands, terms, timings, texts, tuple(corrected.items()))
 
     # --- search ---------------------------------------------------------------------------
     def search(
@@ -317,8 +333,9 @@ class Retriever:
     ) -> tuple[list[Hit], dict[str, float]]:
         """Top ``k`` passages by the first stage alone (fused dense + lexical scores, as
         ``articlebot search`` shows them); answers re-order them (``rank``). ``mode``
-        "dense" or "lexical" uses one retriever alone (for evaluation side by side)."""
-        hits, timings = self._retrieve(query, k, filters, mode)
+        "dense" or "lexical" uses one retriever alone (for evaluation side by side).
+        Typos are corrected first, as for answers."""
+        hits, timings = self._retrieve(self.correct(query).text, k, filters, mode)
         return hits, timings
 
     def _retrieve(

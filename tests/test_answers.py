@@ -79,6 +79,16 @@ def test_best_sentence_is_quoted_and_cited(retriever: Retriever) -> None:
     check_quotes(ans, article_texts(retriever))
 
 
+def test_a_typo_is_corrected_before_searching(retriever: Retriever) -> None:
+    clean = answer(retriever, "How much did Rosneft pay for the Yugansk unit of Yukos?")
+    typed = answer(retriever, "How much did Rosneft pay for the Yugansk unit of Yukso?")
+    assert typed.corrected == (("Yukso", "Yukos"),)
+    assert typed.to_json()["corrected"] == {"Yukso": "Yukos"}
+    assert typed.quotes[0].text == clean.quotes[0].text
+    assert typed.question.endswith("of Yukso?")  # as asked
+    assert clean.corrected == () and "corrected" not in clean.to_json()
+
+
 def test_adjacent_sentences_merge_into_one_quote(retriever: Retriever) -> None:
     ans = answer(retriever, "Aliyev Erdoğan call Israel-Turkey tensions talks dragged 2016 deal")
     texts = article_texts(retriever)
