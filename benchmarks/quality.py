@@ -11,10 +11,10 @@ The answer and evidence models and the question encoder are fitted on these same
 questions, so by default every question is answered with models and an encoder fitted
 on the other folds (5-fold cross-validation, ``benchmarks/fit_ranker.py`` and
 ``benchmarks/fit_question_encoder.py``, which must have run): the numbers are held-out
-numbers. Reports, per kind:
-answer in first / any quote, answered, passage recall@1/3/10 and MRR, off-topic
-abstained (the 25 news-like questions of bbc-dev and 50 general ones), the README
-question, and ask latency.
+numbers. Reports, per kind: answer in first / any quote, answered, passage recall@1/3/10
+and MRR; the same for bbc-dev with a typo in each question's rarest word ("typo");
+off-topic abstained (the 25 news-like questions of bbc-dev and 50 general ones); the
+README question; and ask latency.
 """
 
 from __future__ import annotations
@@ -107,6 +107,7 @@ GROUPS = {  # report row -> question kinds
     "factoid": ("factoid",),
     "why": ("why",),
     "casual": ("casual",),
+    "typo": ("typo",),  # bbc-dev with a typo in each question's rarest word
     "squad": ("squad",),
 }
 METRICS = (  # (key, label): the rows compared across backends, in points
@@ -188,12 +189,50 @@ def evaluate_backend(backend: str, index_dir: Path, skip_index: bool, shipped: b
         if encoders is not None:  # the question encoder fitted without this question
             fit_ranker.use_fold_encoder(retriever, encoders, fold_of[i])
         rows.append(answer_row(retriever, q, held_out[i]))
+    rows += typo_rows(retriever, questions, held_out, encoders, fold_of)
     retriever.set_question_embedder(shipped_encoder)  # the README question and latency
     metrics = summarise(rows, retriever.passage_count(), shipped)
     metrics.update(readme_question(retriever))
     metrics.update(latency(retriever))
     metrics["rows"] = rows
     return metrics
+
+
+def typo_rows(
+    retriever: Any, questions: list[Any], held_out: dict, encoders: Any, fold_of: dict
+) -> list[dict]:
+    """The bbc-dev questions again, each with one typo in its rarest word (kind "typo")."""
+    import copy
+
+    from benchmarks import fit_ranker
+
+    rows = []
+    for i, q in enumerate(questions):
+        if q.kind in GROUPS["bbc-dev"]:
+            if encoders is not None:
+                fit_ranker.use_fold_encoder(retriever, encoders, fold_of[i])
+            typed = copy.copy(q)
+            typed.text, typed.kind = with_typo(q.text, retriever.document_frequency), "typo"
+            rows.append(answer_row(retriever, typed, held_out[i]))
+    return rows
+
+
+def with_typo(question: str, frequency: Any) -> str:
+    """``question`` with a slip in its rarest word of 5+ letters, the one that tells the
+    most: a doubled letter typed once ("suposed"), or else two middle letters swapped
+    ("Cutris"). Deterministic, so runs compare."""
+    words = [w for w in re.findall(r"[A-Za-z]+", question) if len(w) >= 5]
+    known = [w for w in words if frequency(w.lower()) > 0]
+    if not known:
+        return question
+    word = min(known, key=lambda w: (frequency(w.lower()), w))
+    double = re.search(r"(\w)\1", word)
+    if double:
+        typo = word[: double.start()] + word[double.start() + 1 :]
+    else:
+        i = len(word) // 2
+        typo = word[: i - 1] + word[i] + word[i - 1] + word[i + 1 :]
+    return re.sub(rf"\b{word}\b", typo, question, count=1)
 
 
 def answer_row(retriever: Any, q: Any, models: Any) -> dict:
