@@ -74,6 +74,10 @@ class Answer:
     follows: str | None = None  # the earlier question this one follows up on
     corrected: tuple[tuple[str, str], ...] = ()  # typos fixed before searching: (typed, fixed)
 
+    def corrections(self) -> str:
+        """The typos corrected before searching, as "supposed (not suposed)"."""
+        return ", ".join(f"{fixed} (not {typed})" for typed, fixed in self.corrected)
+
     def to_json(self) -> dict[str, Any]:
         """The documented JSON shape of ``articlebot ask --json``."""
         by_citation = {s.citation: s for s in self.sources}

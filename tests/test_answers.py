@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -224,3 +225,19 @@ def test_touching_quotes_stay_apart_rather_than_grow_overlong() -> None:
 
 def text_of(cand: Candidate, text: str) -> str:
     return text[cand.start : cand.end]
+
+
+def test_corrections_are_shown_in_the_terminal_and_on_discord() -> None:
+    from bot.render import render_answer as render_discord
+    from index.answers import Quote, Source
+    from index.terminal import render_answer as render_terminal
+
+    quote = Quote("The laptop is supposed to ship in 2006.", "a1", 0, 39, 1.0, 1, False, False)
+    source = Source(1, "a1", "$100 laptop", None, "/x/a.txt", None, None, None, None)
+    ans = Answer("when is it suposed to ship", (quote,), (source,), False)
+    ans = replace(ans, corrected=(("suposed", "supposed"),))
+    assert render_terminal(ans).startswith("(searched for supposed (not suposed))\n")
+    assert render_discord(ans).description.startswith("*Searched for:* supposed (not suposed)")
+    plain = replace(ans, corrected=())
+    assert "searched for" not in render_terminal(plain).lower()
+    assert "Searched for" not in render_discord(plain).description
