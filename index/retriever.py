@@ -28,7 +28,7 @@ from .spelling import Correction
 from .spelling import correct as correct_spelling
 from .stores import open_store
 from .stores.base import Filters, IndexView, PassageRow, Store, check_compatible
-from .text import query_words, stem
+from .text import fold, query_words, stem
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,6 +45,8 @@ Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")
 #: Passages whose sentences are scored by the answer model, which then re-orders them.
 RERANK_DEPTH = 6
+#: Passages of a correction's stem searched for the word as spelt (``written``).
+WRITTEN_CHECKED = 20
 QUERY_CACHE = 256  # question vectors kept (a question is embedded once, not per step)
 #: Word document frequencies kept per generation: bounded, since a bot's questions bring
 #: ever new words (unbounded, 1,000 questions of new words grew the process by 84 MB).
@@ -216,7 +218,18 @@ class Retriever:
     def correct(self, text: str) -> Correction:
         """``text`` with words no passage holds replaced by the index's nearest known
         spelling, where there is one (``index.spelling``)."""
-        return correct_spelling(text, self.document_frequency)
+        return correct_spelling(text, self.document_frequency, self.written)
+
+    def written(self, word: str) -> bool:
+        """Whether passages hold ``word`` spelt so, not only a word of its stem (the
+        lexical index's frequencies are by stem: "facte" would count as "fact")."""
+        view = self.view
+        ids = [pid for pid, _ in view.lexical([word], WRITTEN_CHECKED, None)]
+        word = re.escape(fold(word))
+        # A possessive typed without its apostrophe ("ferrys") is written "ferry's".
+        possessive = rf"|\b{word[:-1]}['\u2019]s\b" if word.endswith("s") else ""
+        spelt = re.compile(rf"\b{word}\b{possessive}")
+        return any(spelt.search(fold(f"{r.title} {r.text}")) for r in view.passages(ids).values())
 
     def query_terms(self, query: str, question: str | None = None) -> QueryTerms:
         """IDF of each query word by its passage frequency; words of ``question`` (the

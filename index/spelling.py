@@ -7,11 +7,11 @@ mean something else. Measured on bbc-dev with one such typo in each question's r
 word: first quote 0.61 -> 0.49, answered 0.98 -> 0.85 (``benchmarks/quality.py``).
 
 A word is corrected only when no passage holds it and one common typing slip (a
-doubled letter typed once, two letters swapped, a neighbouring key, a letter too many),
-first letter kept, gives a word that passages do hold: the likeliest slip wins, then
-the most frequent word. Names
-that the articles never mention ("Twitter", "Brexit") have no such neighbour and stay as
-they are, so questions about them can still be declined.
+doubled letter typed once, two letters swapped, a neighbouring key, a letter typed
+twice), first letter kept, gives a word that the articles hold, spelt so: the likeliest
+slip wins, then the most frequent word. Names that the articles never mention
+("Twitter", "Brexit") have no such neighbour and stay as they are, so questions about
+them can still be declined.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 #: Shorter words have too many neighbours ("elon": "alon", "eton", "elan") to guess from.
 MIN_LENGTH = 5
-#: A correction must be in at least this many passages (one-off spellings are noise).
-MIN_FREQUENCY = 2
+#: Variants checked for being written as such in the articles, likeliest first.
+MAX_TRIES = 4
 _WORD = re.compile(r"[^\W\d_]+")
 #: Typed without the apostrophe ("wasnt bryan ferrys son ..."): words, not typos.
 _CONTRACTIONS = frozenset(
@@ -63,7 +63,7 @@ def variants(word: str) -> dict[str, int]:
     """Words one typing slip away from ``word`` (lower case), its first letter kept,
     each with how unlikely its slip is (0 most likely): a doubled letter typed once
     ("suposed"), two letters swapped ("Cutris"), a key beside the right one or another
-    vowel, a letter too many. Only the common slips: every one-letter edit would be
+    vowel, a letter typed twice. Only the common slips: every one-letter edit would be
     ~500 lookups for a long word; these are ~70."""
     out: dict[str, int] = {}
 
@@ -78,14 +78,23 @@ def variants(word: str) -> dict[str, int]:
             add(a + b[0] + c + b[1:], 1)
         for other in _NEAR.get(c, ""):
             add(a + other + b, 2)
-        add(a + b, 3)
+        # A letter typed twice ("untill"). Dropping any other letter would "correct"
+        # more real words than typos: "facet" -> "face", "reset" -> "rest".
+        if c == a[-1]:
+            add(a + b, 3)
     return out
 
 
-def correct(text: str, frequency: Callable[[str], int]) -> Correction:
+def correct(
+    text: str,
+    frequency: Callable[[str], int],
+    written: Callable[[str], bool] = lambda word: True,
+) -> Correction:
     """``text`` with each unknown word (``frequency`` 0) of MIN_LENGTH letters or more
-    replaced by its most frequent known variant, case kept. ``frequency`` gives the
-    number of passages that hold a (lower-case) word."""
+    replaced by its likeliest known variant, case kept. ``frequency`` gives the number of
+    passages that hold a (lower-case) word as the lexical index sees it, stemmed: so
+    "facte" counts as "fact", and ``written`` says whether the articles hold the word
+    itself, spelt so (only asked of the few variants that could win)."""
     changes: dict[str, str] = {}
     for word in dict.fromkeys(_WORD.findall(text)):
         lower = word.lower()
@@ -95,17 +104,20 @@ def correct(text: str, frequency: Callable[[str], int]) -> Correction:
             continue
         # The likeliest slip first, then the most frequent word: "Cutris" is one swap
         # from "Curtis" and one key from "Curris", and the swap is the likelier slip.
-        known = [
+        # A word of one passage (often a name: "Hirst") only for the likelier slips:
+        # "tenner" is one vowel from a one-off "Tanner".
+        known = sorted(
             (rank, -n, v)
-            for v, rank in sorted(variants(lower).items())
-            if (n := frequency(v)) >= MIN_FREQUENCY
-        ]
-        if known:
-            changes[word] = _same_case(word, min(known)[2])
+            for v, rank in variants(lower).items()
+            if (n := frequency(v)) > 1 or (n == 1 and rank <= 1)
+        )
+        fixed = next((v for _, _, v in known[:MAX_TRIES] if written(v)), None)
+        if fixed is not None:
+            changes[word] = _same_case(word, fixed)
     if not changes:
         return Correction(text, ())
-    fixed = _WORD.sub(lambda m: changes.get(m.group(), m.group()), text)
-    return Correction(fixed, tuple(changes.items()))
+    fixed_text = _WORD.sub(lambda m: changes.get(m.group(), m.group()), text)
+    return Correction(fixed_text, tuple(changes.items()))
 
 
 def _same_case(typed: str, word: str) -> str:

@@ -90,6 +90,12 @@ def test_a_typo_is_corrected_before_searching(retriever: Retriever) -> None:
     assert clean.corrected == () and "corrected" not in clean.to_json()
 
 
+def test_written_means_the_word_itself_not_only_its_stem(retriever: Retriever) -> None:
+    assert retriever.written("yukos") and retriever.written("rosneft")
+    assert retriever.document_frequency("yuko") > 0  # Porter: "yukos" -> "yuko"
+    assert not retriever.written("yuko")
+
+
 def test_adjacent_sentences_merge_into_one_quote(retriever: Retriever) -> None:
     ans = answer(retriever, "Aliyev Erdoğan call Israel-Turkey tensions talks dragged 2016 deal")
     texts = article_texts(retriever)
