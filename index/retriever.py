@@ -312,12 +312,11 @@ class Retriever:
         RERANK_DEPTH with their features, unscored (what the answer model is fitted on).
         Typos in ``query`` and ``question`` are corrected first (``index.spelling``)."""
         fixed = self.correct(query)
+        # Without earlier questions the query is the question: corrected once.
+        own = fixed if question in (None, query) else self.correct(question)
         query = fixed.text
-        corrected = dict(fixed.changes)
-        if question is not None:
-            own = self.correct(question)
-            question = own.text
-            corrected.update(own.changes)
+        question = None if question is None else own.text
+        corrected = dict(fixed.changes) | dict(own.changes)
         hits, timings = self._retrieve(query, max(k, RERANK_DEPTH), filters, mode)
         t = time.perf_counter()
         head = hits[:RERANK_DEPTH]
