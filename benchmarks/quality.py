@@ -108,6 +108,7 @@ GROUPS = {  # report row -> question kinds
     "why": ("why",),
     "casual": ("casual",),
     "typo": ("typo",),  # bbc-dev with a typo in each question's rarest word
+    "typo-mixed": ("typo-mixed",),  # ... with each of the common slips in turn
     "squad": ("squad",),
 }
 METRICS = (  # (key, label): the rows compared across backends, in points
@@ -201,38 +202,67 @@ def evaluate_backend(backend: str, index_dir: Path, skip_index: bool, shipped: b
 def typo_rows(
     retriever: Any, questions: list[Any], held_out: dict, encoders: Any, fold_of: dict
 ) -> list[dict]:
-    """The bbc-dev questions again, each with one typo in its rarest word (kind "typo")."""
+    """The bbc-dev questions again, each with one typo in its rarest word: kind "typo"
+    (a doubled letter typed once, else a swap) and kind "typo-mixed" (the four common
+    slips in turn: a letter left out, a neighbouring key, a swap, a letter typed twice)."""
     import copy
 
     from benchmarks import fit_ranker
 
     rows = []
-    for i, q in enumerate(questions):
-        if q.kind in GROUPS["bbc-dev"]:
+    bbc = [(i, q) for i, q in enumerate(questions) if q.kind in GROUPS["bbc-dev"]]
+    for kind in ("typo", "typo-mixed"):
+        for n, (i, q) in enumerate(bbc):
             if encoders is not None:
                 fit_ranker.use_fold_encoder(retriever, encoders, fold_of[i])
+            slip = None if kind == "typo" else SLIPS[n % len(SLIPS)]
             typed = copy.copy(q)
-            typed.text, typed.kind = with_typo(q.text, retriever.document_frequency), "typo"
+            typed.text = with_typo(q.text, retriever.document_frequency, slip)
+            typed.kind = kind
             rows.append(answer_row(retriever, typed, held_out[i]))
     return rows
 
 
-def with_typo(question: str, frequency: Any) -> str:
+SLIPS = ("omit", "neighbour", "swap", "twice")
+_KEY_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
+def with_typo(question: str, frequency: Any, slip: str | None = None) -> str:
     """``question`` with a slip in its rarest word of 5+ letters, the one that tells the
-    most: a doubled letter typed once ("suposed"), or else two middle letters swapped
-    ("Cutris"). Deterministic, so runs compare."""
+    most. By default a doubled letter typed once ("suposed"), or else two middle letters
+    swapped ("Cutris"); ``slip`` names one of SLIPS, made at the word's middle letter
+    that is not one of a doubled pair. Deterministic, so runs compare."""
     words = [w for w in re.findall(r"[A-Za-z]+", question) if len(w) >= 5]
     known = [w for w in words if frequency(w.lower()) > 0]
     if not known:
         return question
     word = min(known, key=lambda w: (frequency(w.lower()), w))
     double = re.search(r"(\w)\1", word)
-    if double:
+    if slip is None and double:
         typo = word[: double.start()] + word[double.start() + 1 :]
     else:
-        i = len(word) // 2
-        typo = word[: i - 1] + word[i] + word[i - 1] + word[i + 1 :]
+        typo = _slip(word, slip or "swap")
     return re.sub(rf"\b{word}\b", typo, question, count=1)
+
+
+def _slip(word: str, slip: str) -> str:
+    i = len(word) // 2
+    while i > 1 and (word[i] == word[i - 1] or word[i] == word[min(i + 1, len(word) - 1)]):
+        i -= 1  # "committee": leaving out one of "mm" is the doubled-letter slip
+    c = word[i]
+    if slip == "omit":
+        return word[:i] + word[i + 1 :]
+    if slip == "twice":
+        return word[:i] + c + word[i:]
+    if slip == "neighbour":
+        row = next((r for r in _KEY_ROWS if c.lower() in r), None)
+        if row is None:
+            return word
+        j = row.index(c.lower())
+        near = row[j + 1] if j + 1 < len(row) else row[j - 1]
+        return word[:i] + (near.upper() if c.isupper() else near) + word[i + 1 :]
+    i = max(i, 2)  # a swap with the first letter is not a slip the corrector tries
+    return word[: i - 1] + word[i] + word[i - 1] + word[i + 1 :]
 
 
 def answer_row(retriever: Any, q: Any, models: Any) -> dict:

@@ -24,7 +24,7 @@ from .errors import ArticlebotError, ConfigError
 from .question_tuning import make_question_embedder
 from .ranking import Candidate, QueryTerms, StoredSentence
 from .settings import Settings
-from .spelling import Correction
+from .spelling import Correction, english_words, is_english
 from .spelling import correct as correct_spelling
 from .stores import open_store
 from .stores.base import Filters, IndexView, PassageRow, Store, check_compatible
@@ -155,6 +155,7 @@ class Retriever:
             backend=embedder_backend(self.embedder),
         )
         self.embedder.embed(["warm up"])
+        english_words()  # the typo corrector's word list, ~0.2 s
         if self.question_embedder is not None:
             self.question_embedder.embed(["warm up"])
 
@@ -218,7 +219,7 @@ class Retriever:
     def correct(self, text: str) -> Correction:
         """``text`` with words no passage holds replaced by the index's nearest known
         spelling, where there is one (``index.spelling``)."""
-        return correct_spelling(text, self.document_frequency, self.written)
+        return correct_spelling(text, self.document_frequency, self.written, is_english)
 
     def written(self, word: str) -> bool:
         """Whether passages hold ``word`` spelt so, not only a word of its stem (the

@@ -7,19 +7,24 @@ mean something else. Measured on bbc-dev with one such typo in each question's r
 word: first quote 0.61 -> 0.49, answered 0.98 -> 0.85; corrected, 0.59 and 0.97
 (``benchmarks/quality.py``'s typo row).
 
-A word is corrected only when no passage holds it and one common typing slip (a
-doubled letter typed once, two letters swapped, a neighbouring key, a letter typed
-twice), first letter kept, gives a word that the articles hold, spelt so: the likeliest
-slip wins, then the most frequent word. Names that the articles never mention
-("Twitter", "Brexit") have no such neighbour and stay as they are, so questions about
-them can still be declined.
+A word is corrected only when no passage holds it, English does not know it either
+("reset", "prune" and "belies" are words, not typos, whether or not the articles use
+them), and one common typing slip (a doubled letter typed once, two letters swapped, a
+letter left out, a neighbouring key, a letter typed twice), first letter kept, gives a
+word that the articles hold, spelt so: the likeliest slip wins, then the most frequent
+word. Names that the articles never mention ("OpenAI", "Brexit") have no such neighbour
+and stay as they are, so questions about them can still be declined.
 """
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
 #: Shorter words have too many neighbours ("elon": "alon", "eton", "elan") to guess from.
 MIN_LENGTH = 5
@@ -34,6 +39,7 @@ _CONTRACTIONS = frozenset(
 )
 _ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 _VOWELS = "aeiouy"
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
 def _neighbours() -> dict[str, str]:
@@ -60,12 +66,27 @@ class Correction:
     changes: tuple[tuple[str, str], ...]  # (as typed, as corrected)
 
 
+@cache
+def english_words() -> frozenset[str]:
+    """English words (lower case): pyspellchecker's English frequency list, 160k words
+    from subtitles and books, which leaves out common misspellings ("goverment",
+    "suposed"). Loaded once per process (~0.2 s, ~15 MB)."""
+    data = resources.files("spellchecker") / "resources" / "en.json.gz"
+    with data.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as text:
+        return frozenset(json.load(text))
+
+
+def is_english(word: str) -> bool:
+    """Whether ``word`` (lower case) is an English word (the list is loaded on first use)."""
+    return word in english_words()
+
+
 def variants(word: str) -> dict[str, int]:
     """Words one typing slip away from ``word`` (lower case), its first letter kept,
     each with how unlikely its slip is (0 most likely): a doubled letter typed once
-    ("suposed"), two letters swapped ("Cutris"), a key beside the right one or another
-    vowel, a letter typed twice. Only the common slips: every one-letter edit would be
-    ~500 lookups for a long word; these are ~70."""
+    ("suposed"), two letters swapped ("Cutris"), a letter left out or a key beside the
+    right one (or another vowel), a letter typed twice. Every letter may have been left
+    out, so a 10-letter word has ~330 variants (each a lookup only while unknown)."""
     out: dict[str, int] = {}
 
     def add(variant: str, rank: int) -> None:
@@ -79,10 +100,15 @@ def variants(word: str) -> dict[str, int]:
             add(a + b[0] + c + b[1:], 1)
         for other in _NEAR.get(c, ""):
             add(a + other + b, 2)
+        # A letter left out ("goverment", "tryng"): any letter, so the most lookups.
+        for letter in _LETTERS:
+            add(a + letter + c + b, 2)
         # A letter typed twice ("untill"). Dropping any other letter would "correct"
         # more real words than typos: "facet" -> "face", "reset" -> "rest".
         if c == a[-1]:
             add(a + b, 3)
+    for letter in _LETTERS:  # the last letter left out
+        add(word + letter, 2)
     return out
 
 
@@ -90,29 +116,21 @@ def correct(
     text: str,
     frequency: Callable[[str], int],
     written: Callable[[str], bool] = lambda word: True,
+    english: Callable[[str], bool] = lambda word: False,
 ) -> Correction:
-    """``text`` with each unknown word (``frequency`` 0) of MIN_LENGTH letters or more
-    replaced by its likeliest known variant, case kept. ``frequency`` gives the number of
-    passages that hold a (lower-case) word as the lexical index sees it, stemmed: so
-    "facte" counts as "fact", and ``written`` says whether the articles hold the word
-    itself, spelt so (only asked of the few variants that could win)."""
+    """``text`` with each unknown word (``frequency`` 0, not ``english``) of MIN_LENGTH
+    letters or more replaced by its likeliest known variant, case kept. ``frequency``
+    gives the number of passages that hold a (lower-case) word as the lexical index sees
+    it, stemmed: so "facte" counts as "fact", and ``written`` says whether the articles
+    hold the word itself, spelt so (only asked of the few variants that could win)."""
     changes: dict[str, str] = {}
     for word in dict.fromkeys(_WORD.findall(text)):
         lower = word.lower()
         if len(lower) < MIN_LENGTH or not lower.isascii() or lower in _CONTRACTIONS:
             continue
-        if frequency(lower) > 0:
+        if frequency(lower) > 0 or english(lower):
             continue
-        # The likeliest slip first, then the most frequent word: "Cutris" is one swap
-        # from "Curtis" and one key from "Curris", and the swap is the likelier slip.
-        # A word of one passage (often a name: "Hirst") only for the likelier slips:
-        # "tenner" is one vowel from a one-off "Tanner".
-        known = sorted(
-            (rank, -n, v)
-            for v, rank in variants(lower).items()
-            if (n := frequency(v)) > 1 or (n == 1 and rank <= 1)
-        )
-        fixed = next((v for _, _, v in known[:MAX_TRIES] if written(v)), None)
+        fixed = _likeliest(lower, frequency, written)
         if fixed is not None:
             changes[word] = _same_case(word, fixed)
     if not changes:
@@ -121,9 +139,45 @@ def correct(
     return Correction(fixed_text, tuple(changes.items()))
 
 
+def _likeliest(
+    word: str, frequency: Callable[[str], int], written: Callable[[str], bool]
+) -> str | None:
+    """The likeliest slip first, then the most frequent word: "Cutris" is one swap from
+    "Curtis" and one key from "Curris", and the swap is the likelier slip. A word of one
+    passage (often a name: "Hirst") only for the two likeliest slips: "tenner" is one
+    vowel from a one-off "Tanner". Slip by slip, so the many "letter left out" variants
+    are looked up only when no likelier slip gives a word."""
+    by_rank: dict[int, list[str]] = {}
+    for variant, rank in variants(word).items():
+        by_rank.setdefault(rank, []).append(variant)
+    tries = MAX_TRIES
+    for rank in sorted(by_rank):
+        known = sorted(
+            (-n, v) for v in by_rank[rank] if (n := frequency(v)) > 1 or (n == 1 and rank <= 1)
+        )
+        for _, variant in known[:tries]:
+            if written(variant):
+                return variant
+        tries -= min(tries, len(known))
+        if not tries:
+            return None
+    return None
+
+
 def _same_case(typed: str, word: str) -> str:
+    """``word`` in the case ``typed`` was in: all capitals, a capital first, or letter
+    by letter where the two agree from either end ("McIllroy" -> "McIlroy")."""
     if typed.isupper():
         return word.upper()
-    if typed[0].isupper():
-        return word[0].upper() + word[1:]
-    return word
+    if typed[1:].islower() or typed[1:] == "":
+        return word[0].upper() + word[1:] if typed[0].isupper() else word
+    out = list(word)
+    for i in range(min(len(typed), len(word))):  # from the start, up to the slip
+        if typed[i].lower() != word[i]:
+            break
+        out[i] = typed[i]
+    for i in range(1, min(len(typed), len(word))):  # from the end, back to the slip
+        if typed[-i].lower() != word[-i]:
+            break
+        out[-i] = typed[-i]
+    return "".join(out)

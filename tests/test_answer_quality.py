@@ -84,3 +84,13 @@ def test_paraphrased_question_is_answered_from_the_right_article(retriever: Retr
     )
     assert not ans.abstained
     assert any("obtained illegally" in q.text for q in ans.quotes)
+
+
+def test_typos_in_the_readme_question_are_corrected_with_bbc_beside_it(
+    retriever: Retriever,
+) -> None:
+    # A letter left out ("tryng") and two letters swapped ("relatoins"), typed lower case.
+    ans = answer(retriever, "who is tryng to mend relatoins between turkey and israel")
+    assert dict(ans.corrected) == {"tryng": "trying", "relatoins": "relations"}
+    assert not ans.abstained
+    assert "Aliyev is trying to mend relations" in ans.quotes[0].text

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from index.spelling import correct, variants
+from index.spelling import correct, english_words, is_english, variants
 
 FREQUENCY = {
     "supposed": 26,
@@ -19,6 +19,10 @@ FREQUENCY = {
     "phone": 346,
     "ship": 50,
     "want": 900,
+    "government": 1200,
+    "trying": 300,
+    "resent": 4,
+    "mcilroy": 3,
 }
 
 
@@ -35,6 +39,9 @@ def frequency(word: str) -> int:
         ("laptpo", "laptop"),
         ("shjp", "ship"),  # a neighbouring key
         ("lapptop", "laptop"),  # a letter doubled
+        ("goverment", "government"),  # a letter left out
+        ("tryng", "trying"),
+        ("laptp", "laptop"),  # ... the last one
     ],
 )
 def test_common_typing_slips_are_one_variant_away(typed: str, meant: str) -> None:
@@ -84,3 +91,44 @@ def test_a_correction_must_be_written_so_in_the_articles() -> None:
     fixed = correct("Cutris", frequency, written=lambda word: word != "curtis")
     assert fixed.text == "Curris"
     assert correct("Cutris", frequency, written=lambda word: False).changes == ()
+
+
+def test_a_letter_left_out_is_corrected() -> None:
+    fixed = correct("who is tryng to help the goverment", frequency)
+    assert fixed.text == "who is trying to help the government"
+
+
+def test_english_words_the_articles_lack_are_not_typos() -> None:
+    # "reset" is one letter from the articles' "resent", but it is a word.
+    assert correct("How do I reset my router?", frequency).text == "How do I resent my router?"
+    fixed = correct("How do I reset my router?", frequency, english=is_english)
+    assert fixed.changes == ()
+    assert correct("the goverment", frequency, english=is_english).text == "the government"
+
+
+def test_the_english_word_list_holds_words_not_common_misspellings() -> None:
+    words = english_words()
+    assert len(words) > 100_000
+    assert {"reset", "prune", "belies", "government", "supposed"} <= words
+    assert not {"goverment", "suposed", "succesful", "untill", "recieve"} & words
+
+
+def test_likelier_slips_are_tried_before_letters_left_out() -> None:
+    looked_up: list[str] = []
+
+    def counting(word: str) -> int:
+        looked_up.append(word)
+        return frequency(word)
+
+    assert correct("suposed", counting).text == "supposed"
+    # A doubled letter typed once was found: the ~180 "letter left out" variants were not
+    # looked up.
+    assert "suposedx" not in looked_up and len(looked_up) < 60
+    looked_up.clear()
+    assert correct("goverment", counting).text == "government"
+    assert "govermenta" in looked_up
+
+
+def test_corrections_keep_the_case_as_typed() -> None:
+    assert correct("James McIllroy", frequency).text == "James McIlroy"
+    assert correct("SUPOSED Suposed", frequency).text == "SUPPOSED Supposed"
