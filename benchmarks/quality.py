@@ -12,7 +12,8 @@ questions, so by default every question is answered with models and an encoder f
 on the other folds (5-fold cross-validation, ``benchmarks/fit_ranker.py`` and
 ``benchmarks/fit_question_encoder.py``, which must have run): the numbers are held-out
 numbers. Reports, per kind: answer in first / any quote, answered, passage recall@1/3/10
-and MRR; the same for bbc-dev with a typo in each question's rarest word ("typo");
+and MRR; the same for bbc-dev with a typo in each question's rarest word ("typo",
+"typo-mixed") and in chat shorthand ("chat");
 off-topic abstained (the 25 news-like questions of bbc-dev and 50 general ones); the
 README question; and ask latency.
 """
@@ -109,6 +110,7 @@ GROUPS = {  # report row -> question kinds
     "casual": ("casual",),
     "typo": ("typo",),  # bbc-dev with a typo in each question's rarest word
     "typo-mixed": ("typo-mixed",),  # ... with each of the common slips in turn
+    "chat": ("chat",),  # ... in chat shorthand ("ppl", "u", "y", "govt")
     "squad": ("squad",),
 }
 METRICS = (  # (key, label): the rows compared across backends, in points
@@ -202,25 +204,54 @@ def evaluate_backend(backend: str, index_dir: Path, skip_index: bool, shipped: b
 def typo_rows(
     retriever: Any, questions: list[Any], held_out: dict, encoders: Any, fold_of: dict
 ) -> list[dict]:
-    """The bbc-dev questions again, each with one typo in its rarest word: kind "typo"
-    (a doubled letter typed once, else a swap) and kind "typo-mixed" (the four common
-    slips in turn: a letter left out, a neighbouring key, a swap, a letter typed twice)."""
+    """The bbc-dev questions again, typed otherwise: kind "typo" (one typo in the rarest
+    word: a doubled letter typed once, else a swap), "typo-mixed" (the four common slips
+    in turn: a letter left out, a neighbouring key, a swap, a letter typed twice) and
+    "chat" (chat shorthand: "ppl", "u", "y", "govt")."""
     import copy
 
     from benchmarks import fit_ranker
 
     rows = []
     bbc = [(i, q) for i, q in enumerate(questions) if q.kind in GROUPS["bbc-dev"]]
-    for kind in ("typo", "typo-mixed"):
+    for kind in ("typo", "typo-mixed", "chat"):
         for n, (i, q) in enumerate(bbc):
             if encoders is not None:
                 fit_ranker.use_fold_encoder(retriever, encoders, fold_of[i])
-            slip = None if kind == "typo" else SLIPS[n % len(SLIPS)]
             typed = copy.copy(q)
-            typed.text = with_typo(q.text, retriever.document_frequency, slip)
+            if kind == "chat":
+                typed.text = with_chat(q.text)
+            else:
+                slip = None if kind == "typo" else SLIPS[n % len(SLIPS)]
+                typed.text = with_typo(q.text, retriever.document_frequency, slip)
             typed.kind = kind
             rows.append(answer_row(retriever, typed, held_out[i]))
     return rows
+
+
+#: Words and the chat shorthand people type for them (chosen here, apart from the
+#: product's list in index/spelling.py).
+SHORTHAND = {
+    "people": "ppl",
+    "you": "u",
+    "your": "ur",
+    "are": "r",
+    "why": "y",
+    "what": "wat",
+    "because": "cuz",
+    "government": "govt",
+    "through": "thru",
+    "about": "abt",
+    "with": "w/",
+    "before": "b4",
+    "please": "pls",
+}
+
+
+def with_chat(question: str) -> str:
+    """``question`` with every word that has a chat shorthand typed so, lower case."""
+    pattern = r"\b(" + "|".join(SHORTHAND) + r")\b"
+    return re.sub(pattern, lambda m: SHORTHAND[m.group().lower()], question, flags=re.I)
 
 
 SLIPS = ("omit", "neighbour", "swap", "twice")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from index.spelling import correct, english_words, is_english, variants
+from index.spelling import correct, english_words, expand_chat, is_english, variants
 
 FREQUENCY = {
     "supposed": 26,
@@ -132,3 +132,30 @@ def test_likelier_slips_are_tried_before_letters_left_out() -> None:
 def test_corrections_keep_the_case_as_typed() -> None:
     assert correct("James McIllroy", frequency).text == "James McIlroy"
     assert correct("SUPOSED Suposed", frequency).text == "SUPPOSED Supposed"
+
+
+def test_chat_shorthand_is_written_out() -> None:
+    fixed = expand_chat("y did u pay ppl w/o asking, how much r the tickets b4 tax")
+    assert fixed.text == (
+        "why did you pay people without asking, how much are the tickets before tax"
+    )
+    assert dict(fixed.changes) == {
+        "y": "why",
+        "u": "you",
+        "ppl": "people",
+        "w/o": "without",
+        "r": "are",
+        "b4": "before",
+    }
+    assert expand_chat("Ppl say so").text == "People say so"
+
+
+def test_shorthand_letters_inside_names_and_other_tokens_stay() -> None:
+    text = "Did the U.S. R&B star make a U-turn on Generation Y? b/w photos, Y2K, you're"
+    assert expand_chat(text).text == text and expand_chat(text).changes == ()
+
+
+def test_shorthand_and_typos_are_corrected_together() -> None:
+    fixed = correct("y is the goverment paying ppl", frequency)
+    assert fixed.text == "why is the government paying people"
+    assert fixed.changes == (("y", "why"), ("ppl", "people"), ("goverment", "government"))
