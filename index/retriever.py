@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 from . import ranking
@@ -43,7 +43,8 @@ PER_ARTICLE = 2  # passages of one article before others get a turn
 COMMON_SHARE = 0.1  # lexical search ignores words found in more than this share of passages
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")
-#: Passages whose sentences are scored by the answer model, which then re-orders them.
+#: Passages whose sentences are scored by the answer model, which then re-orders them
+#: (and any that PER_ARTICLE pushed out of the first RERANK_DEPTH: ``diversify``).
 RERANK_DEPTH = 6
 #: Passages of a correction's stem searched for the word as spelt (``written``).
 WRITTEN_CHECKED = 20
@@ -110,6 +111,7 @@ class Ranked:
     timings: dict[str, float]
     texts: dict[str, str]  # the texts of the re-ranked passages' articles, by id
     corrected: tuple[tuple[str, str], ...] = ()  # typos fixed in the query: (typed, fixed)
+    head: int = RERANK_DEPTH  # how many of ``hits`` the answer model re-orders
 
 
 @dataclass
@@ -287,7 +289,7 @@ class Retriever:
         question: str | None = None,
         models: ranking.Models | None = None,
     ) -> Ranked:
-        """Top ``k`` passages, the first RERANK_DEPTH re-ordered by their best sentence
+        """Top ``k`` passages, the head (``diversify``) re-ordered by their best sentence
         as the answer model scores it, and those scored sentences (best first).
         ``question`` is the current question when ``query`` adds earlier ones;
         ``models`` replaces the shipped ones (cross-validation)."""
@@ -295,10 +297,10 @@ class Retriever:
         t = time.perf_counter()
         model = (models or ranking.load_models()).sentence
         cands = ranking.score(ranked.candidates, model)
-        head = ranking.rerank_passages(ranked.hits[:RERANK_DEPTH], cands)
+        head = ranking.rerank_passages(ranked.hits[: ranked.head], cands)
         timings = {**ranked.timings, "rank": ranked.timings["rank"] + _ms(t)}
-        hits = (head + ranked.hits[RERANK_DEPTH:])[:k]
-        return Ranked(hits, cands, ranked.query, timings, ranked.texts, ranked.corrected)
+        hits = (head + ranked.hits[ranked.head :])[: max(k, ranked.head)]
+        return replace(ranked, hits=hits, candidates=cands, timings=timings)
 
     def candidates(
         self,
@@ -310,7 +312,8 @@ class Retriever:
         question: str | None = None,
     ) -> Ranked:
         """Top ``k`` passages in first-stage order and the sentences of the first
-        RERANK_DEPTH with their features, unscored (what the answer model is fitted on).
+        head (``diversify``) with their features, unscored (what the answer model is
+        fitted on).
         Typos in ``query`` and ``question`` are corrected first (``index.spelling``)."""
         fixed = self.correct(query)
         # Without earlier questions the query is the question: corrected once.
@@ -318,9 +321,9 @@ class Retriever:
         query = fixed.text
         question = None if question is None else own.text
         corrected = dict(fixed.changes) | dict(own.changes)
-        hits, timings = self._retrieve(query, max(k, RERANK_DEPTH), filters, mode)
+        hits, depth, timings = self._retrieve(query, max(k, RERANK_DEPTH), filters, mode)
         t = time.perf_counter()
-        head = hits[:RERANK_DEPTH]
+        head = hits[:depth]
         terms = self.query_terms(query, question)
         cands: list[Candidate] = []
         texts: dict[str, str] = {}
@@ -332,7 +335,7 @@ class Retriever:
                 vector, tuned = self.query_vector(query), self.tuned_vector(query)
             cands = ranking.candidates(question or query, vector, head, texts, stored, terms, tuned)
         timings["rank"] = _ms(t)
-        return Ranked(hits, cands, terms, timings, texts, tuple(corrected.items()))
+        return Ranked(hits, cands, terms, timings, texts, tuple(corrected.items()), depth)
 
     # --- search ---------------------------------------------------------------------------
     def search(
@@ -348,13 +351,14 @@ class Retriever:
         ``articlebot search`` shows them); answers re-order them (``rank``). ``mode``
         "dense" or "lexical" uses one retriever alone (for evaluation side by side).
         Typos are corrected first, as for answers."""
-        hits, timings = self._retrieve(self.correct(query).text, k, filters, mode)
-        return hits, timings
+        hits, _, timings = self._retrieve(self.correct(query).text, k, filters, mode)
+        return hits[:k], timings
 
     def _retrieve(
         self, query: str, k: int, filters: Filters | None, mode: Mode
-    ) -> tuple[list[Hit], dict[str, float]]:
-        """Top ``k`` passages by fused first-stage scores."""
+    ) -> tuple[list[Hit], int, dict[str, float]]:
+        """Top ``k`` passages by fused first-stage scores (more where ``diversify`` moved
+        passages), and how many of them make the head to re-rank."""
         loaded = self._current()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -366,10 +370,10 @@ class Retriever:
         words = self._lexical_words(query) if mode != "dense" else []
         lexical = view.lexical(words, CANDIDATES, filters) if words else []
         t3 = time.perf_counter()
-        hits = self._fuse(view, dense, lexical, k)
+        hits, depth = self._fuse(view, dense, lexical, k)
         t4 = time.perf_counter()
         timings.update(embed=t1 - t0, dense=t2 - t1, lexical=t3 - t2, fuse=t4 - t3)
-        return hits, {key: round(v * 1000, 2) for key, v in timings.items()}
+        return hits, depth, {key: round(v * 1000, 2) for key, v in timings.items()}
 
     def dense_only(self, query: str, k: int = 10) -> list[int]:
         """Passage ids by cosine alone (for evaluation against the hybrid ranking)."""
@@ -385,7 +389,7 @@ class Retriever:
         dense: list[tuple[int, float]],
         lexical: list[tuple[int, float]],
         k: int,
-    ) -> list[Hit]:
+    ) -> tuple[list[Hit], int]:
         fused = fuse_scores(dense, lexical, DENSE_WEIGHT)
         # Only the head of the ranking can reach the top k after dedup and diversity:
         # fetching and normalising every candidate's text cost ~10 ms per query.
@@ -399,7 +403,7 @@ class Retriever:
             for pid in order
             if pid in rows
         ]
-        return diversify(dedupe(hits), k)
+        return diversify(dedupe(hits), k, RERANK_DEPTH)
 
 
 def fuse_scores(
@@ -432,8 +436,13 @@ def dedupe(hits: list[Hit]) -> list[Hit]:
     return out
 
 
-def diversify(hits: list[Hit], k: int) -> list[Hit]:
-    """Top ``k`` with at most PER_ARTICLE passages per article, unless too few articles."""
+def diversify(hits: list[Hit], k: int, head: int = RERANK_DEPTH) -> tuple[list[Hit], int]:
+    """Top ``k`` with at most PER_ARTICLE passages per article, unless too few articles;
+    and the head to re-rank: the first ``head`` of those, then any passage among the
+    first ``head`` by score that the cap pushed out of them (returned after the head,
+    so the list may be longer than ``k``). The cap keeps other stories in view, but a
+    third passage of one article that both retrievers rank high is often the one that
+    answers (bbc-dev: 5 of the 11 answers no candidate held)."""
     first: list[Hit] = []
     rest: list[Hit] = []
     per_article: dict[str, int] = {}
@@ -441,7 +450,13 @@ def diversify(hits: list[Hit], k: int) -> list[Hit]:
         n = per_article.get(hit.article_id, 0)
         (first if n < PER_ARTICLE else rest).append(hit)
         per_article[hit.article_id] = n + 1
-    return (first + rest)[:k]
+    ordered = first + rest
+    kept = {h.passage_id for h in ordered[:head]}
+    pushed = [h for h in hits[:head] if h.passage_id not in kept]
+    moved = {h.passage_id for h in pushed}
+    tail = [h for h in ordered[head:] if h.passage_id not in moved]
+    depth = min(head, len(ordered)) + len(pushed)
+    return (ordered[:head] + pushed + tail)[: max(k, depth)], depth
 
 
 def _hit(row: PassageRow, score: float, dense: float | None, lexical: float | None) -> Hit:

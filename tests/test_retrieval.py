@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from index.indexer import run_index
-from index.retriever import Filters, Retriever
+from index.retriever import Filters, Hit, Retriever, diversify
 from index.settings import Settings
 
 from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder, write
@@ -90,6 +90,46 @@ def test_one_relevant_article_may_fill_the_slots(
     run_index(settings, embedder)
     hits = Retriever(settings, embedder).search("football goal", k=5)
     assert len(hits) >= 3 and {h.title for h in hits} == {"Chelsea football news"}
+
+
+def _hits(articles: str) -> list[Hit]:
+    """Hits in score order, one per letter: the letter names the article."""
+    return [
+        Hit(i, a, a, 0, 1, f"{a}{i}", 1.0 - i / 100, None, None) for i, a in enumerate(articles)
+    ]
+
+
+def test_a_high_third_passage_of_one_article_joins_the_head() -> None:
+    # Article A holds the top three passages: the cap moves A's third below the other
+    # stories, but it was among the first four by score, so it is re-ranked too.
+    hits, depth = diversify(_hits("AAABCDEFG"), k=4, head=4)
+    assert [h.passage_id for h in hits[:4]] == [0, 1, 3, 4]  # A, A, B, C
+    assert depth == 5 and hits[4].passage_id == 2
+    assert [h.passage_id for h in hits] == [0, 1, 3, 4, 2]
+    # Without such a passage the head is as deep as asked.
+    hits, depth = diversify(_hits("AABCDAEFG"), k=4, head=4)
+    assert depth == 4 and [h.passage_id for h in hits] == [0, 1, 2, 3]
+
+
+def test_an_answer_in_a_third_passage_of_the_top_article_is_quoted(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    settings = settings.model_copy(update={"chunk_tokens": 24})  # a passage a paragraph
+    paragraphs = [
+        "The harbour council met on Monday about the harbour plan and its harbour budget.",
+        "The harbour council said the harbour plan was delayed by the harbour survey.",
+        "Members of the harbour council voted 7-2 for the harbour plan after a debate.",
+    ]
+    write(settings.corpus[0] / "harbour.txt", "Harbour council plan\n\n" + "\n\n".join(paragraphs))
+    for topic in ["parking", "library", "school", "bins", "parks", "roads"]:
+        story = f"The council discussed {topic} plans on Monday."
+        write(settings.corpus[0] / f"{topic}.txt", f"Council and {topic}\n\n{story}")
+    run_index(settings, embedder)
+    ranked = Retriever(settings, embedder).candidates("harbour council plan vote", 6)
+    harbour = [h for h in ranked.hits if h.title == "Harbour council plan"]
+    assert len(harbour) == 3  # the cap moved the third after the other stories ...
+    assert ranked.head == 7  # ... but it is re-ranked with the first six
+    assert any("voted 7-2" in c.hit.text for c in ranked.candidates)
 
 
 def test_filters_by_path_source_and_date(retriever: Retriever) -> None:
