@@ -205,11 +205,14 @@ class Retriever:
 
     def _lexical_words(self, query: str) -> list[str]:
         """The query's content words, without those in more than COMMON_SHARE of all
-        passages (they rank nothing and make BM25 score a large share of the index)."""
+        passages (they rank nothing and make BM25 score a large share of the index)
+        unless only such words are known: a word no passage holds matches nothing, so
+        "Aliyev U.S. talks" over one article still searches for "aliyev"."""
         words = query_words(query)
         limit = COMMON_SHARE * max(1, self.passage_count())
-        rare = [w for w in words if self.document_frequency(w) <= limit]
-        return rare or words
+        known = [w for w in words if self.document_frequency(w) > 0]
+        rare = [w for w in known if self.document_frequency(w) <= limit]
+        return rare or known or words
 
     def article_texts(self, ids: set[str]) -> dict[str, str]:
         return self.view.article_texts(ids)

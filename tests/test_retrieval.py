@@ -132,6 +132,14 @@ def test_an_answer_in_a_third_passage_of_the_top_article_is_quoted(
     assert any("voted 7-2" in c.hit.text for c in ranked.candidates)
 
 
+def test_common_words_are_searched_when_the_others_are_unknown(retriever: Retriever) -> None:
+    # "chelsea" is in most passages of this small index, so it alone would be dropped
+    # as too common; beside a word no passage holds, it is all there is to search.
+    assert retriever.document_frequency("chelsea") > 0.1 * retriever.passage_count()
+    hits = retriever.search("Chelsea qwzxv", k=3)
+    assert any(h.lexical is not None and h.title == "Chelsea football news" for h in hits)
+
+
 def test_filters_by_path_source_and_date(retriever: Retriever) -> None:
     sport = retriever.search("club", k=10, filters=Filters(source="sport/"))
     assert sport and all("/sport/" in (h.path or "") for h in sport)
