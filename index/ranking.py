@@ -67,7 +67,7 @@ ANSWER_TYPES = ("person", *ANSWER_PATTERNS)  # the order the model's weights fol
 _WHICH = r"\b(?:what|which)\b(?:\s+(?!(?:is|was|are|were|did|does|do|has|have|had|will|would)\b)\w+){0,2}?\s+"
 QUESTION_PATTERNS: dict[str, re.Pattern[str]] = {
     "person": re.compile(
-        rf"\bwh(?:o|om|ose)\b|{_WHICH}(?:person|man|woman|player|company|firm|team|club|band|"
+        rf"\bwh(?:o|om|ose|os)\b|{_WHICH}(?:person|man|woman|player|company|firm|team|club|band|"
         r"group|actors?|singer|artist|director|manager|coach|minister|executive|boss)\b|"
         r"\bname\b|\bcalled\b"
     ),
@@ -79,7 +79,7 @@ QUESTION_PATTERNS: dict[str, re.Pattern[str]] = {
         r"\broughly\b|\bpercent"
     ),
     "place": re.compile(
-        rf"\bwhere\b|{_WHICH}(?:country|city|town|venue|stadium|place|region|state)\b"
+        rf"\bwheres?\b|{_WHICH}(?:country|city|town|venue|stadium|place|region|state)\b"
     ),
     "cause": re.compile(
         r"\bwhy\b|\bwhat (?:reasons?|caused|led|made|prompted|drove|dragged|explanation)\b|"

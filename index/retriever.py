@@ -18,13 +18,13 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
-from . import ranking
+from . import english, ranking
 from .embedding import Embedder, embedder_backend, make_embedder
 from .errors import ArticlebotError, ConfigError
 from .question_tuning import make_question_embedder
 from .ranking import Candidate, QueryTerms, StoredSentence
 from .settings import Settings
-from .spelling import Correction, english_words, is_english
+from .spelling import Correction
 from .spelling import correct as correct_spelling
 from .stores import open_store
 from .stores.base import Filters, IndexView, PassageRow, Store, check_compatible
@@ -46,6 +46,10 @@ MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")
 #: Passages whose sentences are scored by the answer model, which then re-orders them
 #: (and any that PER_ARTICLE pushed out of the first RERANK_DEPTH: ``diversify``).
 RERANK_DEPTH = 6
+#: Passages of everyday English counted beside the index's own in a word's IDF
+#: (``index.english``): a few articles' worth, so it decides the weights over one
+#: article and moves them by a few percent over thousands of passages.
+PRIOR_PASSAGES = 200
 #: Passages of a correction's stem searched for the word as spelt (``written``).
 WRITTEN_CHECKED = 20
 QUERY_CACHE = 256  # question vectors kept (a question is embedded once, not per step)
@@ -157,7 +161,7 @@ class Retriever:
             backend=embedder_backend(self.embedder),
         )
         self.embedder.embed(["warm up"])
-        english_words()  # the typo corrector's word list, ~0.2 s
+        english.counts()  # word weights and the typo corrector's word list, ~0.2 s
         if self.question_embedder is not None:
             self.question_embedder.embed(["warm up"])
 
@@ -224,7 +228,7 @@ class Retriever:
     def correct(self, text: str) -> Correction:
         """``text`` with words no passage holds replaced by the index's nearest known
         spelling, where there is one (``index.spelling``)."""
-        return correct_spelling(text, self.document_frequency, self.written, is_english)
+        return correct_spelling(text, self.document_frequency, self.written, english.is_word)
 
     def written(self, word: str) -> bool:
         """Whether passages hold ``word`` spelt so, not only a word of its stem (the
@@ -238,17 +242,23 @@ class Retriever:
         return any(spelt.search(fold(f"{r.title} {r.text}")) for r in view.passages(ids).values())
 
     def query_terms(self, query: str, question: str | None = None) -> QueryTerms:
-        """IDF of each query word by its passage frequency; words of ``question`` (the
-        current one, when ``query`` also holds earlier questions) count double. Also the
-        share of that weight in words no passage holds: questions about what the
-        articles never mention ("Twitter", "2018") are likely not covered."""
+        """IDF of each query word by its passage frequency, with everyday English as a
+        prior (PRIOR_PASSAGES); words of ``question`` (the current one, when ``query``
+        also holds earlier questions) count double. Also the share of that weight in
+        words no passage holds: questions about what the articles never mention
+        ("Twitter", "2018") are likely not covered."""
         own = {stem(w) for w in query_words(question or query)}
         passages = self.passage_count()
         weights: dict[str, float] = {}
         unknown = 0.0
         for word in query_words(query):
             df = self.document_frequency(word)
-            idf = math.log(1 + (passages - df + 0.5) / (df + 0.5))
+            # A small index alone makes every word it lacks rarer than its own topic's
+            # words: over one article, "fix" and "things" outweighed "Turkey" and
+            # "Israel", and the question looked off-topic.
+            df_prior = df + PRIOR_PASSAGES * english.passage_share(word)
+            n = passages + PRIOR_PASSAGES
+            idf = math.log(1 + (n - df_prior + 0.5) / (df_prior + 0.5))
             key = stem(word)
             weight = idf * (1.0 if key in own else 0.5)
             if weight > weights.get(key, 0.0):

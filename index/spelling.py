@@ -18,13 +18,9 @@ and stay as they are, so questions about them can still be declined.
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 
 #: Shorter words have too many neighbours ("elon": "alon", "eton", "elan") to guess from.
 MIN_LENGTH = 5
@@ -66,21 +62,6 @@ class Correction:
     changes: tuple[tuple[str, str], ...]  # (as typed, as corrected)
 
 
-@cache
-def english_words() -> frozenset[str]:
-    """English words (lower case): pyspellchecker's English frequency list, 160k words
-    from subtitles and books, which leaves out common misspellings ("goverment",
-    "suposed"). Loaded once per process (~0.2 s, ~15 MB)."""
-    data = resources.files("spellchecker") / "resources" / "en.json.gz"
-    with data.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as text:
-        return frozenset(json.load(text))
-
-
-def is_english(word: str) -> bool:
-    """Whether ``word`` (lower case) is an English word (the list is loaded on first use)."""
-    return word in english_words()
-
-
 #: Chat shorthand, read as the words it stands for ("how many ppl", "y did u"): the
 #: lexical index and MiniLM know the words, not the shorthand. The bbc-dev questions
 #: typed so lost first quotes and answers (``benchmarks/quality.py``'s chat row).
@@ -106,10 +87,6 @@ CHAT = {
     "wat": "what",
     "wot": "what",
     "wut": "what",
-    "whos": "who's",
-    "hows": "how's",
-    "wheres": "where's",
-    "whats": "what's",
     "yr": "year",
     "yrs": "years",
 }

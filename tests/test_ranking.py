@@ -37,6 +37,8 @@ from index.text import terms
         ("Who will be in charge of Yugansk?", {"person"}),
         ("When was Opec due to meet again?", {"date"}),
         ("Where will the studio move to?", {"place"}),
+        ("whos in charge at bmw now", {"person"}),  # typed without the apostrophe
+        ("wheres the new stadium going", {"place"}),
         ("What did the minister say about the bill?", set()),
     ],
 )

@@ -7,9 +7,11 @@ import threading
 
 import pytest
 
+import index.retriever as retriever_module
 from index.indexer import run_index
 from index.retriever import Filters, Hit, Retriever, diversify
 from index.settings import Settings
+from index.text import stem
 
 from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder, write
 
@@ -138,6 +140,25 @@ def test_common_words_are_searched_when_the_others_are_unknown(retriever: Retrie
     assert retriever.document_frequency("chelsea") > 0.1 * retriever.passage_count()
     hits = retriever.search("Chelsea qwzxv", k=3)
     assert any(h.lexical is not None and h.title == "Chelsea football news" for h in hits)
+
+
+def test_everyday_words_a_small_index_lacks_do_not_outweigh_its_topic(
+    retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This index has a dozen passages, most about Chelsea; "things" is in none. By the
+    # index alone "things" would be the question's rarest word and most of its weight.
+    assert retriever.document_frequency("things") == 0
+    question = "why are things going so well for the Chelsea striker"
+    terms = retriever.query_terms(question)
+    assert terms.weights[stem("chelsea")] > terms.weights[stem("things")]
+    monkeypatch.setattr(retriever_module, "PRIOR_PASSAGES", 0)  # the index alone
+    alone = retriever.query_terms(question)
+    assert alone.weights[stem("chelsea")] < alone.weights[stem("things")]
+    assert terms.unknown < 0.5 < alone.unknown
+    monkeypatch.undo()
+    # A name English doesn't know keeps the weight of a word no passage holds.
+    named = retriever.query_terms("why are things going so well for Zorblatt")
+    assert named.weights[stem("zorblatt")] > 2 * named.weights[stem("things")]
 
 
 def test_filters_by_path_source_and_date(retriever: Retriever) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from index.spelling import correct, english_words, expand_chat, is_english, variants
+from index.english import is_word as is_english
+from index.english import words as english_words
+from index.spelling import correct, expand_chat, variants
 
 FREQUENCY = {
     "supposed": 26,
