@@ -115,7 +115,7 @@ def render_answer(answer: Answer, freshness: str = "") -> EmbedSpec:
     parts: list[str] = []
     if answer.follows:
         parts.append(f"*Following up on:* {safe(answer.follows, 150)}")
-    if answer.corrected:
+    if answer.corrections():
         parts.append(f"*Searched for:* {safe(answer.corrections(), 150)}")
     for quote in answer.quotes:
         block = render_quote(quote)

@@ -25,6 +25,7 @@ from .ranking import (
     sigmoid,
 )
 from .retriever import Filters, Hit, Mode, Retriever
+from .spelling import CHAT
 
 Span = tuple[str, int, int]  # (article_id, start, end)
 MAX_QUOTES = 3
@@ -75,8 +76,11 @@ class Answer:
     corrected: tuple[tuple[str, str], ...] = ()  # typos fixed before searching: (typed, fixed)
 
     def corrections(self) -> str:
-        """The typos corrected before searching, as "supposed (not suposed)"."""
-        return ", ".join(f"{fixed} (not {typed})" for typed, fixed in self.corrected)
+        """The typos corrected before searching, as "supposed (not suposed)"; chat
+        shorthand written out ("u" -> "you") is in ``corrected`` but not worth telling
+        the person who typed it. Empty when there is nothing to tell."""
+        typos = [(t, f) for t, f in self.corrected if t.lower() not in CHAT]
+        return ", ".join(f"{fixed} (not {typed})" for typed, fixed in typos)
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON shape of ``articlebot ask --json``."""

@@ -247,3 +247,10 @@ def test_corrections_are_shown_in_the_terminal_and_on_discord() -> None:
     plain = replace(ans, corrected=())
     assert "searched for" not in render_terminal(plain).lower()
     assert "Searched for" not in render_discord(plain).description
+    # Shorthand written out is recorded (JSON) but not worth telling who typed it.
+    chat = replace(ans, corrected=(("u", "you"), ("suposed", "supposed")))
+    assert render_terminal(chat).startswith("(searched for supposed (not suposed))\n")
+    assert chat.to_json()["corrected"] == {"u": "you", "suposed": "supposed"}
+    only_chat = replace(ans, corrected=(("u", "you"),))
+    assert "searched for" not in render_terminal(only_chat).lower()
+    assert "Searched for" not in render_discord(only_chat).description
