@@ -255,7 +255,6 @@ def with_chat(question: str) -> str:
 
 
 SLIPS = ("omit", "neighbour", "swap", "twice")
-_KEY_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 
 
 def with_typo(question: str, frequency: Any, slip: str | None = None) -> str:
@@ -286,7 +285,9 @@ def _slip(word: str, slip: str) -> str:
     if slip == "twice":
         return word[:i] + c + word[i:]
     if slip == "neighbour":
-        row = next((r for r in _KEY_ROWS if c.lower() in r), None)
+        from index.spelling import KEYBOARD_ROWS
+
+        row = next((r for r in KEYBOARD_ROWS if c.lower() in r), None)
         if row is None:
             return word
         j = row.index(c.lower())

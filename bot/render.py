@@ -115,8 +115,8 @@ def render_answer(answer: Answer, freshness: str = "") -> EmbedSpec:
     parts: list[str] = []
     if answer.follows:
         parts.append(f"*Following up on:* {safe(answer.follows, 150)}")
-    if answer.corrections():
-        parts.append(f"*Searched for:* {safe(answer.corrections(), 150)}")
+    if corrections := answer.corrections():
+        parts.append(f"*Searched for:* {safe(corrections, 150)}")
     for quote in answer.quotes:
         block = render_quote(quote)
         if sum(len(p) + 2 for p in parts) + len(block) > OUR_DESCRIPTION:

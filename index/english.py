@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import json
 import math
-from collections.abc import KeysView
 from functools import cache
 from importlib import resources
 
@@ -30,10 +29,6 @@ def counts() -> dict[str, int]:
 @cache
 def _total() -> int:
     return sum(counts().values())
-
-
-def words() -> KeysView[str]:
-    return counts().keys()
 
 
 def is_word(word: str) -> bool:

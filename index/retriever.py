@@ -214,8 +214,9 @@ class Retriever:
         "Aliyev U.S. talks" over one article still searches for "aliyev"."""
         words = query_words(query)
         limit = COMMON_SHARE * max(1, self.passage_count())
-        known = [w for w in words if self.document_frequency(w) > 0]
-        rare = [w for w in known if self.document_frequency(w) <= limit]
+        df = {w: self.document_frequency(w) for w in words}
+        known = [w for w in words if df[w] > 0]
+        rare = [w for w in known if df[w] <= limit]
         return rare or known or words
 
     def article_texts(self, ids: set[str]) -> dict[str, str]:

@@ -33,7 +33,7 @@ _CONTRACTIONS = frozenset(
     | {"wouldnt", "shouldnt", "mustnt", "neednt", "youre", "theyre", "thats", "whats"}
     | {"theres", "wheres", "youve", "theyve", "youll", "theyll"}
 )
-_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+KEYBOARD_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 _VOWELS = "aeiouy"
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -41,7 +41,7 @@ _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 def _neighbours() -> dict[str, str]:
     """Each letter's neighbouring keys on a QWERTY keyboard (same row and the rows
     above and below, one step left or right), and for vowels the other vowels."""
-    where = {c: (r, i) for r, row in enumerate(_ROWS) for i, c in enumerate(row)}
+    where = {c: (r, i) for r, row in enumerate(KEYBOARD_ROWS) for i, c in enumerate(row)}
     near: dict[str, str] = {}
     for c, (r, i) in where.items():
         keys = {

@@ -27,8 +27,8 @@ def _render_answer(answer: Answer, width: int) -> str:
     lines: list[str] = []
     if answer.follows:
         lines.append(f"(following up on: {answer.follows})\n")
-    if answer.corrections():
-        lines.append(f"(searched for {answer.corrections()})\n")
+    if corrections := answer.corrections():
+        lines.append(f"(searched for {corrections})\n")
     if answer.abstained:
         lines.append("The articles don't seem to cover this.")
         if answer.closest:
