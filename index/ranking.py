@@ -26,7 +26,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from .text import STOPWORDS, terms
+from .text import _WORD, STOPWORDS, fold, stem, terms
 
 if TYPE_CHECKING:
     import numpy as np
@@ -147,6 +147,7 @@ SENTENCE_FEATURES = (
     "fits_subtype",  # asks for a percentage / sum of money / duration / time, and has one
     "lacks_subtype",  # asks for one of those, and has none new
     "answers_who",  # a "who" question, and the question's words beside a new name
+    "answer_near",  # the question's words within NEAR_WORDS of what it asks for (nearness)
     "phrase",  # longest run of the question's words (stopwords too) found in order
     "quoted",  # reported speech
     "previous_coverage",
@@ -266,6 +267,59 @@ def names(text: str) -> list[str]:
         if len(words) >= 2:
             out.append(" ".join(words))
     return out
+
+
+#: How many words from the asked-for thing the question's words count as said of it.
+#: Measured at 4, 6, 8 and 12: each gave +2-3 first quotes on bbc-dev, SQuAD unchanged.
+NEAR_WORDS = 8
+
+
+def nearness(
+    sentence: str, question: str, asked: frozenset[str], subtypes: frozenset[str], query: QueryTerms
+) -> float:
+    """The share of the question's IDF mass within ``NEAR_WORDS`` words of an instance of
+    what the question asks for (a new name for "who", an amount for "how much", a cause
+    for "why"), at the best instance. The answering sentence states the answer about the
+    question's subject ("Alan Thompson scored from the penalty spot"); a sentence that
+    only shares the subject holds its names and numbers elsewhere."""
+    spans = _instances(sentence, question, asked, subtypes)
+    if not spans:
+        return 0.0
+    tokens = [(m.start(), m.end(), stem(fold(m.group()))) for m in _WORD.finditer(sentence)]
+    best = 0.0
+    for start, end in spans:
+        inside = [i for i, (a, b, _) in enumerate(tokens) if a < end and b > start]
+        if not inside:
+            continue
+        lo, hi = inside[0] - NEAR_WORDS, inside[-1] + NEAR_WORDS
+        near = {
+            word
+            for i, (a, b, word) in enumerate(tokens)
+            if lo <= i <= hi and not (a >= start and b <= end)  # the instance's own words
+        }
+        best = max(best, query.coverage(near))
+    return best
+
+
+def _instances(
+    sentence: str, question: str, asked: frozenset[str], subtypes: frozenset[str]
+) -> list[tuple[int, int]]:
+    """Spans of ``sentence`` that are what the question asks for and not in it already."""
+    q = question.lower()
+    # "What percentage" is answered by a percentage, not by any number near the
+    # question's words ("1.4 billion cubic feet of gas from Qatar"). "How much" stays
+    # any amount: it asks for a share as often as for a sum of money.
+    exact = subtypes - {"money"}
+    general = [t for t in asked if t in ANSWER_PATTERNS and not (t == "number" and exact)]
+    patterns = [ANSWER_PATTERNS[t] for t in general] + [SUBTYPE_ANSWERS[t] for t in subtypes]
+    spans = [m.span() for p in patterns for m in p.finditer(sentence) if m.group().lower() not in q]
+    if "person" in asked:
+        spans += [
+            m.span()
+            for m in _NAME.finditer(sentence)
+            if len(m.group().split()) >= 2 and m.group().lower() not in q
+        ]
+    return spans
 
 
 _LEADING = frozenset({"but", "and", "so", "yet", "now", "however", "meanwhile", "mr", "mrs"})
@@ -403,6 +457,7 @@ class _Context:
             float(bool(subtypes)),
             float(bool(self.subtypes) and not subtypes),
             self.coverages[i] * float("person" in self.types and "person" in found),
+            nearness(text, self.question, self.types, self.subtypes, self.query),
             self._phrase_overlap(text)[0],
             float(any(mark in text for mark in _QUOTE_MARKS)),
             self.coverages[prev] if prev is not None else 0.0,

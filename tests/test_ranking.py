@@ -17,6 +17,7 @@ from index.ranking import (
     answer_types,
     candidates,
     load_models,
+    nearness,
     new_subtypes,
     question_subtypes,
     question_types,
@@ -185,6 +186,58 @@ def test_cosine_outweighs_overlap_for_paraphrased_questions() -> None:
     answer = "Interest costs will stay where they are, the central lender announced."
     cands = _two_sentence_case(question, echo, answer, echo_cos=0.35, answer_cos=0.75)
     assert score(cands, load_models().sentence)[0].start > 0
+
+
+def _nearness(sentence: str, question: str) -> float:
+    return nearness(
+        sentence, question, question_types(question), question_subtypes(question), _query(question)
+    )
+
+
+def test_nearness_is_the_question_words_beside_what_it_asks_for() -> None:
+    """Both sentences hold a new name and share the question's words; only in the
+    answer are the two side by side."""
+    question = "Who converted the penalty for Celtic at Clyde?"
+    answer = "Alan Thompson converted the penalty."
+    far = (
+        "Celtic were given a penalty at Clyde after the break, in a game of few chances "
+        "on a heavy pitch that ended with the fans applauding Martin O'Neill."
+    )
+    assert _nearness(answer, question) == pytest.approx(2 / 4)
+    assert _nearness(far, question) == 0.0  # O'Neill is 11 words from "Clyde"
+    # Overlap alone points the other way.
+    q = _query(question)
+    assert q.coverage(set(terms(far))) > q.coverage(set(terms(answer)))
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "expected"),
+    [
+        # an amount for "how much", and not the question's own year
+        ("How much did Rosneft pay for Yugansk in 2004?", "In 2004 Rosneft paid for Yugansk.", 0.0),
+        ("How much did Rosneft pay for Yugansk?", "Rosneft paid $9.3bn for Yugansk.", 2 / 3),
+        # a cause for "why"
+        ("Why did Poland hold up the directive?", "Poland held it up because of software.", 1 / 3),
+        # nothing asked for: no instance to be near
+        (
+            "What did the minister say about the bill?",
+            "The minister Jack Straw said the bill.",
+            0.0,
+        ),
+    ],
+)
+def test_nearness_counts_only_what_the_question_asks_for(
+    question: str, sentence: str, expected: float
+) -> None:
+    assert _nearness(sentence, question) == pytest.approx(expected)
+
+
+def test_shipped_model_rewards_the_answer_beside_the_question_words() -> None:
+    model = load_models().sentence
+    row = list(model.mean)
+    near = SENTENCE_FEATURES.index("answer_near")
+    beside = [*row[:near], row[near] + 0.3, *row[near + 1 :]]
+    assert model.scores([beside])[0] > model.scores([row])[0]
 
 
 def test_rerank_puts_the_passage_with_the_best_sentence_first() -> None:
