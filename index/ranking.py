@@ -16,6 +16,7 @@ paraphrased, so the model leans on the cosine and on what the question asks for.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import math
@@ -282,23 +283,28 @@ def nearness(
     for "why"), at the best instance. The answering sentence states the answer about the
     question's subject ("Alan Thompson scored from the penalty spot"); a sentence that
     only shares the subject holds its names and numbers elsewhere."""
-    spans = _instances(sentence, question, asked, subtypes)
+    spans = set(_instances(sentence, question, asked, subtypes))
     if not spans:
         return 0.0
-    tokens = [(m.start(), m.end(), stem(fold(m.group()))) for m in _WORD.finditer(sentence)]
+    tokens = [(m.start(), m.end(), _stem(m.group())) for m in _WORD.finditer(sentence)]
+    starts = [a for a, _, _ in tokens]
+    ends = [b for _, b, _ in tokens]
     best = 0.0
     for start, end in spans:
-        inside = [i for i, (a, b, _) in enumerate(tokens) if a < end and b > start]
-        if not inside:
+        first = bisect.bisect_right(ends, start)  # the first word ending after the start
+        last = bisect.bisect_left(starts, end) - 1  # the last word starting before the end
+        if first > last:
             continue
-        lo, hi = inside[0] - NEAR_WORDS, inside[-1] + NEAR_WORDS
-        near = {
-            word
-            for i, (a, b, word) in enumerate(tokens)
-            if lo <= i <= hi and not (a >= start and b <= end)  # the instance's own words
-        }
+        lo, hi = max(0, first - NEAR_WORDS), last + NEAR_WORDS + 1
+        # The instance's own words ("Alan Thompson") are not the question's words.
+        near = {w for a, b, w in tokens[lo:hi] if a < start or b > end}
         best = max(best, query.coverage(near))
     return best
+
+
+def _stem(word: str) -> str:
+    """``stem(fold(word))``; lower-casing is all the folding an ASCII word needs."""
+    return stem(word.lower() if word.isascii() else fold(word))
 
 
 def _instances(
