@@ -7,7 +7,7 @@ time, so this is one dot product), its share of the question's rare words, its p
 retrieval scores, its neighbours' scores (the answer often follows the sentence that
 restates the question), where it sits in the article, and whether it holds the kind of
 thing the question asks for (a name for "who", a date for "when", an amount for "how
-much", a cause for "why"). A logistic regression fitted by ``benchmarks/fit_ranker.py``
+much", a cause for "why") and whether the question's words sit near it. A logistic regression fitted by ``benchmarks/fit_ranker.py``
 (cross-validated there; weights in ``ranker.json``) turns them into one score.
 
 Word overlap alone picks the sentence that repeats the question; people's questions are
