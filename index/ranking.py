@@ -7,8 +7,9 @@ time, so this is one dot product), its share of the question's rare words, its p
 retrieval scores, its neighbours' scores (the answer often follows the sentence that
 restates the question), where it sits in the article, and whether it holds the kind of
 thing the question asks for (a name for "who", a date for "when", an amount for "how
-much", a cause for "why") and whether the question's words sit near it. A logistic regression fitted by ``benchmarks/fit_ranker.py``
-(cross-validated there; weights in ``ranker.json``) turns them into one score.
+much", a cause for "why") and whether the question's words sit near it. A logistic
+regression fitted by ``benchmarks/fit_ranker.py`` (cross-validated there; weights in
+``ranker.json``) turns them into one score.
 
 Word overlap alone picks the sentence that repeats the question; people's questions are
 paraphrased, so the model leans on the cosine and on what the question asks for.
@@ -27,7 +28,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from .text import _WORD, STOPWORDS, fold, stem, terms
+from .text import STOPWORDS, term_spans, terms
 
 if TYPE_CHECKING:
     import numpy as np
@@ -271,7 +272,8 @@ def names(text: str) -> list[str]:
 
 
 #: How many words from the asked-for thing the question's words count as said of it.
-#: Measured at 4, 6, 8 and 12: each gave +2-3 first quotes on bbc-dev, SQuAD unchanged.
+#: Measured at 4, 6, 8 and 12 words: +1 to +5 bbc-dev first quotes each, SQuAD recall@1
+#: within two questions (benchmarks/README.md).
 NEAR_WORDS = 8
 
 
@@ -286,7 +288,7 @@ def nearness(
     spans = set(_instances(sentence, question, asked, subtypes))
     if not spans:
         return 0.0
-    tokens = [(m.start(), m.end(), _stem(m.group())) for m in _WORD.finditer(sentence)]
+    tokens = term_spans(sentence)
     starts = [a for a, _, _ in tokens]
     ends = [b for _, b, _ in tokens]
     best = 0.0
@@ -300,11 +302,6 @@ def nearness(
         near = {w for a, b, w in tokens[lo:hi] if a < start or b > end}
         best = max(best, query.coverage(near))
     return best
-
-
-def _stem(word: str) -> str:
-    """``stem(fold(word))``; lower-casing is all the folding an ASCII word needs."""
-    return stem(word.lower() if word.isascii() else fold(word))
 
 
 def _instances(

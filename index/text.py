@@ -155,6 +155,8 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 def fold(text: str) -> str:
     """Lower-case and strip diacritics: "Erdoğan" -> "erdogan"."""
+    if text.isascii():  # nothing to decompose: most words, most of the time
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -179,6 +181,12 @@ def terms(text: str, *, keep_stopwords: bool = False) -> list[str]:
     """Folded, stemmed content words of ``text`` in order."""
     words = _WORD.findall(fold(text))
     return [stem(w) for w in words if keep_stopwords or w not in STOPWORDS]
+
+
+def term_spans(text: str) -> list[tuple[int, int, str]]:
+    """Every word of ``text`` (stopwords too) as ``(start, end, term)``: its span in
+    ``text`` and its folded, stemmed form, as ``terms`` gives it."""
+    return [(m.start(), m.end(), stem(fold(m.group()))) for m in _WORD.finditer(text)]
 
 
 def query_words(text: str) -> list[str]:
