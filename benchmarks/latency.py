@@ -38,8 +38,8 @@ def pct(values: list[float], q: float) -> float:
 
 def build_synthetic(index_dir: Path, n: int, dim: int, ann_threshold: int, backend: str) -> float:
     """Write an index of ``n`` synthetic passages; returns build seconds."""
-    from index.documents import Article, Passage
     from index.stores.local import GenerationWriter, index_exists
+    from index.types import Article, Passage
 
     if index_exists(index_dir):
         return 0.0

@@ -456,8 +456,8 @@ def synthetic_corpus(n: int, dim: int) -> tuple[list[str], np.ndarray, np.ndarra
 def write_synthetic(url: str, vocab: list[str], words: np.ndarray, vectors: np.ndarray) -> float:
     """Through the PostgreSQL writer (COPY per article of 10 passages), published flat;
     returns seconds."""
-    from index.documents import Article, Passage
     from index.stores.postgres import PostgresStore
+    from index.types import Article, Passage
 
     store = PostgresStore(url)
     started = time.perf_counter()

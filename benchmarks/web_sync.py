@@ -132,7 +132,7 @@ def fetch_only(site: Site, feed: str, sitemap: str, delay: float) -> tuple[float
     """Fetch and extract every page once, no embedding: seconds, pages, failures. (Its
     peak RSS is this process's, which also holds the served site.)"""
     from index.settings import Settings
-    from index.web.state import WebSource, WebState
+    from index.types import WebSource, WebState
     from index.web.sync import sync_web
 
     settings = Settings(_env_file=None, allow_private_urls=True, fetch_delay=delay)  # type: ignore[call-arg]

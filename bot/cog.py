@@ -16,7 +16,7 @@ from discord.ext import commands
 from index.answers import Answer, answer
 from index.errors import ArticlebotError, IndexBusyError
 from index.indexer import IndexReport
-from index.retriever import Filters
+from index.types import Filters
 from index.web.fetch import FetchError, check_public, check_url
 
 from .health import UNAVAILABLE, IndexUnavailable

@@ -24,8 +24,9 @@ from .ranking import (
     load_models,
     sigmoid,
 )
-from .retriever import Filters, Hit, Mode, Retriever
+from .retriever import Mode, Retriever
 from .spelling import CHAT
+from .types import Filters, Hit
 
 Span = tuple[str, int, int]  # (article_id, start, end)
 MAX_QUOTES = 3

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from .documents import Article, Passage
 from .sentences import sentence_spans
+from .types import Article, Passage
 
 Span = tuple[int, int]
 TokenCounter = Callable[[Sequence[str]], list[int]]

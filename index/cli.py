@@ -216,7 +216,7 @@ def web_sources(view: Any, index_dir: Path) -> list[dict[str, Any]]:
 
 
 def _filters(args: argparse.Namespace) -> Any:
-    from .retriever import Filters
+    from .types import Filters
 
     return Filters(args.source, args.since, args.until)
 

@@ -36,3 +36,8 @@ class UnreadableFileError(ArticlebotError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class QuoteSpanError(ArticlebotError):
+    """A quote is not an exact, trimmed span of its stored article (a bug or a damaged
+    index): the answer is refused rather than misquoting."""

@@ -18,8 +18,9 @@ from typing import Any
 from .answers import Answer, answer
 from .errors import ConfigError
 from .indexer import NoProgress, Progress
-from .retriever import Hit, Mode, Retriever
+from .retriever import Mode, Retriever
 from .settings import Settings
+from .types import Hit
 
 
 @dataclass(frozen=True)

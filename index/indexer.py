@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .chunking import chunk_article
-from .documents import Article, Passage
 from .embedding import Embedder, embedder_backend
 from .errors import ConfigError, UnreadableFileError
 from .progress import NoProgress, Progress
@@ -26,10 +25,10 @@ from .readers import iter_article_files, read_file, too_large
 from .sentences import quote_spans
 from .settings import Settings
 from .stores import open_store
-from .stores.base import FileRecord, IndexView, IndexWriter, Store, WebChanges, check_compatible
+from .stores.base import IndexView, IndexWriter, Store, check_compatible
+from .types import Article, FetchState, FileRecord, Passage, WebChanges, WebSource, WebState
 from .web import state as web_state
 from .web.fetch import check_url
-from .web.state import WebSource, WebState
 
 if TYPE_CHECKING:
     import numpy as np
@@ -323,7 +322,7 @@ class _WebPlan:
     changed: list[tuple[str, Article]] = field(default_factory=list)  # page URL, article
     listed: dict[str, set[str]] = field(default_factory=dict)  # source -> pages, after
     gone: list[str] = field(default_factory=list)  # pages no source lists any more
-    fetches: list[web_state.FetchState] = field(default_factory=list)
+    fetches: list[FetchState] = field(default_factory=list)
     removed: list[WebSource] = field(default_factory=list)  # sources dropped by --remove
     dirty: bool = False  # anything to write
 

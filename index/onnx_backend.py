@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+from .fs import fsync_path
 from .settings import DEFAULT_MODEL, Settings
-from .stores.local import fsync_path
 
 if TYPE_CHECKING:
     import numpy as np

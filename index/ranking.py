@@ -33,7 +33,7 @@ from .text import STOPWORDS, term_spans, terms
 if TYPE_CHECKING:
     import numpy as np
 
-    from .retriever import Hit
+    from .types import Hit, StoredSentence
 
 MODEL_FILE = "ranker.json"
 
@@ -170,18 +170,6 @@ EVIDENCE_FEATURES = (
     "missing_number",  # the question names a number no candidate holds
     "best_cosine",  # best sentence cosine
 )
-
-
-@dataclass(frozen=True)
-class StoredSentence:
-    """A sentence of a passage as the index stores it: span, ordinal in the article,
-    and its vector."""
-
-    passage_id: int
-    start: int
-    end: int
-    ordinal: int
-    vector: np.ndarray
 
 
 @dataclass(frozen=True)

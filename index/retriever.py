@@ -22,13 +22,14 @@ from . import english, ranking
 from .embedding import Embedder, embedder_backend, make_embedder
 from .errors import ArticlebotError, ConfigError
 from .question_tuning import make_question_embedder
-from .ranking import Candidate, QueryTerms, StoredSentence
+from .ranking import Candidate, QueryTerms
 from .settings import Settings
 from .spelling import Correction
 from .spelling import correct as correct_spelling
 from .stores import open_store
-from .stores.base import Filters, IndexView, PassageRow, Store, check_compatible
+from .stores.base import IndexView, Store, check_compatible
 from .text import fold, query_words, stem
+from .types import Filters, Hit, StoredSentence
 
 if TYPE_CHECKING:
     import numpy as np
@@ -85,24 +86,6 @@ class LRU(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._data)
-
-
-@dataclass(frozen=True)
-class Hit:
-    passage_id: int
-    article_id: str
-    title: str
-    start: int
-    end: int
-    text: str
-    score: float  # fused
-    dense: float | None  # cosine similarity, when the dense retriever found it
-    lexical: float | None  # BM25 (higher is better), when the lexical retriever found it
-    path: str | None = None
-    url: str | None = None
-    date: str | None = None
-    author: str | None = None
-    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -413,7 +396,7 @@ class Retriever:
         rows = view.passages(order)
         dense_of, lexical_of = dict(dense), dict(lexical)
         hits = [
-            _hit(rows[pid], fused[pid], dense_of.get(pid), lexical_of.get(pid))
+            Hit.of(rows[pid], fused[pid], dense_of.get(pid), lexical_of.get(pid))
             for pid in order
             if pid in rows
         ]
@@ -472,25 +455,6 @@ def diversify(hits: list[Hit], k: int, head: int = RERANK_DEPTH) -> tuple[list[H
     tail = [h for h in ordered[head:] if h.passage_id not in moved]
     depth = min(head, len(ordered)) + len(pushed)
     return (ordered[:head] + pushed + tail)[: max(k, depth)], depth
-
-
-def _hit(row: PassageRow, score: float, dense: float | None, lexical: float | None) -> Hit:
-    return Hit(
-        passage_id=row.id,
-        article_id=row.article_id,
-        title=row.title,
-        start=row.start,
-        end=row.end,
-        text=row.text,
-        score=score,
-        dense=dense,
-        lexical=lexical,
-        path=row.path,
-        url=row.url,
-        date=row.date,
-        author=row.author,
-        source=row.source,
-    )
 
 
 def _ms(since: float) -> float:

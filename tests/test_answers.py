@@ -12,8 +12,9 @@ import pytest
 from index.answers import MAX_QUOTE_CHARS, Answer, answer, choose_quotes, text_fragment_url
 from index.indexer import run_index
 from index.ranking import Candidate
-from index.retriever import Hit, Retriever
+from index.retriever import Retriever
 from index.settings import Settings
+from index.types import Hit
 
 from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder, write
 from .test_retrieval import FOOTBALL, TURKEY

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from index.chunking import chunk_article, paragraph_spans
-from index.documents import Article
 from index.sentences import sentence_spans
+from index.types import Article
 
 from .conftest import HashEmbedder
 

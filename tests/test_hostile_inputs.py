@@ -322,7 +322,7 @@ def test_squad_file_whose_data_key_comes_late_is_read_as_squad(tmp_path: Path) -
 def test_undated_and_unparseable_dates_do_not_pass_a_date_filter(
     settings: Settings, embedder: HashEmbedder
 ) -> None:
-    from index.retriever import Filters
+    from index.types import Filters
 
     corpus = settings.corpus[0]
     write(corpus / "dated.md", "---\ntitle: Dated\ndate: 2021-05-01\n---\nProfits rose sharply.\n")

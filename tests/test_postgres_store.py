@@ -16,10 +16,11 @@ from pydantic import SecretStr
 from index.answers import answer
 from index.errors import IndexBusyError, IndexMissingError
 from index.indexer import run_index
-from index.retriever import Filters, Retriever
+from index.retriever import Retriever
 from index.settings import Settings
 from index.stores import open_store
 from index.stores.local import LocalStore
+from index.types import Filters
 
 from . import pg_cluster as fixtures
 from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, REPO, HashEmbedder, write

@@ -13,7 +13,6 @@ from index.ranking import (
     Candidate,
     LinearModel,
     QueryTerms,
-    StoredSentence,
     answer_types,
     candidates,
     load_models,
@@ -24,8 +23,8 @@ from index.ranking import (
     rerank_passages,
     score,
 )
-from index.retriever import Hit
 from index.text import terms
+from index.types import Hit, StoredSentence
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,10 @@ import pytest
 
 import index.retriever as retriever_module
 from index.indexer import run_index
-from index.retriever import Filters, Hit, Retriever, diversify
+from index.retriever import Retriever, diversify
 from index.settings import Settings
 from index.text import stem
+from index.types import Filters, Hit
 
 from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder, write
 

@@ -15,12 +15,13 @@ from pydantic import SecretStr
 from index.answers import answer
 from index.cli import main
 from index.indexer import run_index
-from index.retriever import Hit, Retriever
+from index.retriever import Retriever
 from index.settings import Settings
 from index.stores.base import IndexView, closing_view
 from index.stores.copy import copy_index
 from index.stores.local import LocalStore
 from index.stores.postgres import PostgresStore, PostgresWriter
+from index.types import Hit
 
 from . import pg_cluster as fixtures
 from .conftest import ARTICLE_C, HashEmbedder, write

@@ -14,20 +14,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import IndexMismatchError
+from ..types import FileRecord, Filters, PassageRow, WebChanges
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from ..documents import Article, Passage
-    from ..ranking import StoredSentence
-    from ..web.state import FetchState, WebSource, WebState
-
-    #: A passage's quotable sentence spans (article offsets) and their vectors.
-    Sentences = tuple[list[tuple[int, int]], np.ndarray]
+    from ..types import Article, Passage, Sentences, StoredSentence, WebState
 
 
 #: The logical schema of what an index holds (articles, passages, sentence vectors); both
@@ -85,54 +80,6 @@ def check_compatible(
             f"`articlebot index --rebuild` to re-embed with {backend}, or set {use} "
             "to use the index as it is."
         )
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Restrict results to matching articles. ``source`` is a glob (``*sport*``) or a prefix
-    of the path (absolute, or relative under a root, e.g. ``sport/``), url or source name."""
-
-    source: str | None = None
-    date_from: str | None = None  # ISO date, inclusive
-    date_to: str | None = None
-
-    def __bool__(self) -> bool:
-        return bool(self.source or self.date_from or self.date_to)
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    path: str
-    size: int
-    mtime_ns: int
-    sha256: str
-
-
-@dataclass(frozen=True)
-class PassageRow:
-    """A passage with its article's citation fields, as retrieval returns it."""
-
-    id: int
-    article_id: str
-    start: int
-    end: int
-    text: str
-    title: str
-    path: str | None
-    url: str | None
-    date: str | None
-    author: str | None
-    source: str | None
-
-
-@dataclass(frozen=True)
-class WebChanges:
-    """The web side of an index run, written with everything else."""
-
-    sources: Sequence[WebSource]  # all web sources after the run
-    listed: dict[str, set[str]]  # source -> the pages it lists
-    fetches: Sequence[FetchState]  # conditional-request state to store
-    forget: Sequence[str]  # URLs whose conditional state goes (pages gone, sources removed)
 
 
 class IndexView(Protocol):

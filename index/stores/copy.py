@@ -18,10 +18,10 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..documents import Article, Passage
 from ..errors import IndexMismatchError
 from ..progress import NoProgress, Progress
-from .base import SCHEMA_VERSION, Store, WebChanges
+from ..types import Article, Passage, WebChanges
+from .base import SCHEMA_VERSION, Store
 from .local import LocalStore, LocalView
 
 if TYPE_CHECKING:
@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-    from .base import IndexWriter, Sentences
+    from ..types import Sentences
+    from .base import IndexWriter
 
     #: An article, its origin (file or page), passages, their vectors and sentences.
     ArticleRows = tuple[Article, str | None, list[Passage], np.ndarray, list[Sentences]]

@@ -29,22 +29,30 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..documents import Article, Passage
 from ..errors import (
     ConfigError,
     IndexBusyError,
     IndexDamagedError,
     IndexMissingError,
 )
+from ..fs import atomic_write, fsync_path
+from ..types import (
+    Article,
+    FileRecord,
+    Filters,
+    Passage,
+    PassageRow,
+    StoredSentence,
+    WebChanges,
+    WebState,
+)
 from . import local_web as web_sql
-from .base import SCHEMA_VERSION, FileRecord, Filters, PassageRow, WebChanges
+from .base import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from ..ranking import StoredSentence
-    from ..web.state import WebState
-    from .base import Sentences
+    from ..types import Sentences
 
 DB_NAME = "index.sqlite"
 FAISS_NAME = "vectors.faiss"
@@ -408,7 +416,7 @@ class GenerationWriter:
             fsync_path(self.work_dir / name)
         os.rename(self.work_dir, self.final_dir)
         fsync_path(self.index_dir)
-        _atomic_write(self.index_dir / "CURRENT", self.final_dir.name + "\n")
+        atomic_write(self.index_dir / "CURRENT", self.final_dir.name + "\n")
         _remove_old_generations(self.index_dir, keep=self.final_dir.name)
         return manifest
 
@@ -524,24 +532,6 @@ def _remove_old_generations(index_dir: Path, keep: str) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, content: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as handle:
-        handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    fsync_path(path.parent)
-
-
 # --- the Store interface ----------------------------------------------------------------
 class LocalView:
     """A published generation for reading: SQLite (one read-only connection per thread:
@@ -646,8 +636,6 @@ class LocalView:
 
     def sentences(self, passage_ids: Sequence[int]) -> dict[int, list[StoredSentence]]:
         import numpy as np
-
-        from ..ranking import StoredSentence
 
         if not passage_ids:
             return {}

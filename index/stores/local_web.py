@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from ..web.state import FetchState, WebSource, WebState
-from .base import WebChanges
+from ..types import FetchState, WebChanges, WebSource, WebState
 
 WEB_SCHEMA = """
 CREATE TABLE IF NOT EXISTS web_sources (

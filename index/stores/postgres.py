@@ -30,17 +30,24 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import IndexBusyError, IndexDamagedError, IndexMissingError
 from ..text import STOPWORDS, fold
-from .base import SCHEMA_VERSION, FileRecord, Filters, PassageRow, WebChanges
+from ..types import (
+    FetchState,
+    FileRecord,
+    Filters,
+    PassageRow,
+    StoredSentence,
+    WebChanges,
+    WebSource,
+    WebState,
+)
+from .base import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     import numpy as np
     import psycopg
     from psycopg_pool import ConnectionPool
 
-    from ..documents import Article, Passage
-    from ..ranking import StoredSentence
-    from ..web.state import WebState
-    from .base import Sentences
+    from ..types import Article, Passage, Sentences
 
 K1, B = 1.2, 0.75  # FTS5's bm25() defaults
 TITLE_WEIGHT = 0.5
@@ -416,8 +423,6 @@ class PostgresView:
     def sentences(self, passage_ids: Sequence[int]) -> dict[int, list[StoredSentence]]:
         import numpy as np
 
-        from ..ranking import StoredSentence
-
         if not passage_ids:
             return {}
         with self.store.reading() as conn:
@@ -447,7 +452,6 @@ class PostgresView:
         return {r[0]: FileRecord(r[0], int(r[1]), int(r[2]), r[3]) for r in rows}
 
     def web_state(self) -> WebState:
-        from ..web.state import FetchState, WebSource, WebState
 
         state = WebState()
         for url, kind, feeds in self._rows("SELECT url, kind, feeds FROM web_sources"):

@@ -32,6 +32,7 @@ from urllib.robotparser import RobotFileParser
 import httpx
 
 from ..errors import ArticlebotError
+from ..types import RobotsRules
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -216,14 +217,6 @@ class _Host:
 #: than 24 hours. Reusing them is what lets a re-sync of an unchanged feed cost one
 #: request, not two.
 ROBOTS_TTL = 24 * 3600.0
-
-
-@dataclass(frozen=True)
-class RobotsRules:
-    """robots.txt of one origin as fetched: ``text`` None means "no rules" (a 4xx)."""
-
-    fetched_at: float  # time.time()
-    text: str | None
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ from urllib.parse import unquote, urljoin, urlsplit
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 from lxml import html as lxml_html  # type: ignore[import-untyped, unused-ignore]
 
-from ..documents import Article
 from ..errors import UnreadableFileError
 from ..readers import _clean, _read_text, decode_bytes, iso_date, normalize_text
+from ..types import Article
 
 Kind = Literal["feed", "sitemap", "html", "text"]
 

@@ -16,39 +16,13 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .fetch import RobotsRules
+from ..types import RobotsRules
 
 SYNC_LOG = "sources.json"  # in the index folder: when each web source last synced
 ROBOTS_CACHE = "robots.json"  # robots.txt rules by origin, reused for up to 24 hours
-
-
-@dataclass(frozen=True)
-class WebSource:
-    url: str
-    kind: str | None = None  # feed, sitemap, site (a home page with feeds) or page
-    feeds: tuple[str, ...] = ()  # a site's feeds, as discovered when it last changed
-
-
-@dataclass(frozen=True)
-class FetchState:
-    url: str
-    etag: str | None = None
-    last_modified: str | None = None
-    stamp: str | None = None  # the feed's updated date or the sitemap's lastmod, as listed
-
-
-@dataclass
-class WebState:
-    sources: dict[str, WebSource] = field(default_factory=dict)
-    fetches: dict[str, FetchState] = field(default_factory=dict)
-    listed: dict[str, set[str]] = field(default_factory=dict)  # source -> its pages
-
-    def pages(self) -> set[str]:
-        return {page for pages in self.listed.values() for page in pages}
 
 
 def write_sync_log(index_dir: Path, runs: dict[str, dict[str, Any]]) -> None:

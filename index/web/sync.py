@@ -16,11 +16,11 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from ..documents import Article
 from ..errors import UnreadableFileError
 from ..progress import NoProgress, Progress
 from ..settings import Settings
-from .fetch import Fetched, Fetcher, FetchError, RobotsRules
+from ..types import Article, FetchState, RobotsRules, WebSource, WebState
+from .fetch import Fetched, Fetcher, FetchError
 from .formats import (
     Entry,
     decode_page,
@@ -32,7 +32,6 @@ from .formats import (
     sniff,
     text_article,
 )
-from .state import FetchState, WebSource, WebState
 
 MAX_SITEMAP_DEPTH = 3  # a sitemap index of sitemap indexes of sitemaps, no deeper
 
