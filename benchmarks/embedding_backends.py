@@ -41,8 +41,8 @@ QUESTION = "How much did Time Warner's quarterly profits rise?"
 _FIRST_ANSWER = """
 import json, re, sys, time
 from pathlib import Path
-from index.answers import answer
-from index.retriever import Retriever
+from index.answering import answer
+from index.retrieval import Retriever
 from index.settings import Settings
 
 settings = Settings(_env_file=None, index_dir=Path(sys.argv[1]), backend=sys.argv[2],

@@ -61,7 +61,7 @@ def samples(retriever: Any, questions: list[Any], indices: list[int]) -> list[Sa
         if not q.answerable or not any(q.labels):
             continue
         pids = list(dict.fromkeys(c.hit.passage_id for c in q.ranked.candidates))
-        stored = retriever.sentences(pids)
+        stored = retriever.view.sentences(pids)
         by_span = {(pid, s.start): s.vector for pid in pids for s in stored.get(pid, ())}
         vectors = np.stack([by_span[(c.hit.passage_id, c.start)] for c in q.ranked.candidates])
         weight = 1.0 if q.kind == "squad" else REALISTIC_WEIGHT

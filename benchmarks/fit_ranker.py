@@ -1,7 +1,7 @@
-"""Fit the answer model and the evidence model (``index/ranker.json``) and report their
+"""Fit the answer model and the evidence model (``index/answering/answer_model.json``) and report their
 cross-validated quality.
 
-    python benchmarks/fit_ranker.py            # CV report, then write index/ranker.json
+    python benchmarks/fit_ranker.py            # CV report, then write index/answering/answer_model.json
     python benchmarks/fit_ranker.py --cv-only  # CV report only
 
 Training data come from the benchmark index (``benchmarks/quality.py`` builds it) through
@@ -24,7 +24,7 @@ import argparse
 import json
 import sys
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.corpus import DEV_QUESTIONS, WORK, squad_questions
 
-MODEL_PATH = Path(__file__).resolve().parent.parent / "index" / "ranker.json"
+MODEL_PATH = Path(__file__).resolve().parent.parent / "index" / "answering" / "answer_model.json"
 FOLDS = 5
 #: Stronger regularisation than sklearn's default: held out, C 0.1 (and 0.03) beat 1.0
 #: by 1 point on bbc-dev's first quote and SQuAD alike (benchmarks/README.md).
@@ -51,7 +51,7 @@ class Question:
     kind: str  # factoid / why / casual / offtopic (bbc-dev), squad, general (off-topic)
     answers: tuple[str, ...]
     article: str | None  # bbc-dev: path tail; squad: title
-    ranked: Any = None  # Retriever.candidates(...) result
+    ranked: Any = None  # index.answering.gather(...) result
     texts: Any = None
     labels: tuple[bool, ...] = ()
 
@@ -92,13 +92,14 @@ def collect(retriever: Any, questions: list[Question], encoders: list[Any] | Non
     """Candidates and labels of every question, through the product's code path;
     ``encoders`` (one tuned question encoder per fold, ``fold_encoders``) embed each
     question with the encoder fitted without it, so ``tuned_cosine`` stays held out."""
-    from index.answers import CANDIDATE_PASSAGES
+    from index.answering import gather
+    from index.retrieval import HEAD as CANDIDATE_PASSAGES
 
     fold = fold_of(questions)
     for i, q in enumerate(questions):
         if encoders is not None:
             use_fold_encoder(retriever, encoders, fold[i])
-        q.ranked = retriever.candidates(q.text, CANDIDATE_PASSAGES, question=q.text)
+        q.ranked = gather(retriever, q.text, CANDIDATE_PASSAGES, question=q.text)
         q.texts = q.ranked.texts
         q.labels = tuple(
             right_article(q, c.hit)
@@ -144,7 +145,7 @@ def fit_linear(
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    from index.ranking import LinearModel
+    from index.answering import LinearModel
 
     x = np.asarray(rows, dtype=np.float64)
     mean = x.mean(axis=0)
@@ -164,7 +165,7 @@ def fit_linear(
 def fit_sentence(questions: list[Question]) -> Any:
     """Pointwise: does this sentence hold the answer? (A listwise softmax fit per
     question was measured too: no better held out, see benchmarks/README.md.)"""
-    from index.ranking import SENTENCE_FEATURES
+    from index.answering.features import SENTENCE_FEATURES
 
     rows, labels, weights = [], [], []
     for q in questions:
@@ -177,14 +178,15 @@ def fit_sentence(questions: list[Question]) -> Any:
 
 
 def evidence_row(q: Question, sentence_model: Any) -> tuple[float, ...]:
-    from index.ranking import evidence_features, score
+    from index.answering.evidence import evidence_features
+    from index.answering.model import score
 
     cands = score(q.ranked.candidates, sentence_model)
     return evidence_features(q.text, q.ranked.hits, cands, q.texts, q.ranked.query)
 
 
 def fit_evidence(questions: list[Question], sentence_model: Any) -> Any:
-    from index.ranking import EVIDENCE_FEATURES
+    from index.answering.evidence import EVIDENCE_FEATURES
 
     usable = [q for q in questions if q.ranked.candidates]
     rows = [evidence_row(q, sentence_model) for q in usable]
@@ -192,10 +194,10 @@ def fit_evidence(questions: list[Question], sentence_model: Any) -> Any:
 
 
 def fit_models(questions: list[Question]) -> Any:
-    from index.ranking import Models
+    from index.answering import AnswerModels
 
     sentence = fit_sentence(questions)
-    return Models(sentence, fit_evidence(questions, sentence))
+    return AnswerModels(sentence, fit_evidence(questions, sentence))
 
 
 def folds(questions: list[Question], k: int = FOLDS) -> list[list[int]]:
@@ -230,8 +232,8 @@ def cross_validated_models(questions: list[Question]) -> dict[int, Any]:
 
 def report(questions: list[Question], held_out: dict[int, Any]) -> None:
     """Held-out sentence top-1 and abstention, per kind."""
-    from index.answers import coverage_probability
-    from index.ranking import score
+    from index.answering.model import score
+    from index.answering.pipeline import coverage_probability
 
     top1: dict[str, list[bool]] = defaultdict(list)
     covered: dict[str, list[float]] = defaultdict(list)
@@ -240,9 +242,7 @@ def report(questions: list[Question], held_out: dict[int, Any]) -> None:
         cands = score(q.ranked.candidates, models.sentence)
         if q.answerable:
             top1[q.kind].append(bool(cands) and label_of(q, cands[0]))
-        p = coverage_probability(
-            q.text, q.ranked.hits, cands, q.texts, q.ranked.query, models.evidence
-        )
+        p = coverage_probability(q.text, replace(q.ranked, candidates=cands), models)
         covered[q.kind].append(p)
     print("\n| held-out (5-fold CV) | questions | best sentence holds the answer |")
     print("|---|---|---|")
@@ -270,7 +270,7 @@ def open_benchmark_retriever(index_dir: Path, *, tuned: bool = True) -> Any:
     """The benchmark index's retriever; ``tuned``: with the shipped question encoder."""
     from index.embedding import make_embedder
     from index.question_tuning import make_question_embedder
-    from index.retriever import Retriever
+    from index.retrieval import Retriever
     from index.settings import Settings
 
     settings = Settings(_env_file=None, index_dir=index_dir, backend="onnx-int8", device="cpu")  # type: ignore[call-arg]

@@ -101,8 +101,8 @@ def ann_recall(retriever: object, dim: int, queries: int = 200) -> tuple[float, 
 
 
 def measure(index_dir: Path, label: str, questions: list[str], backend: str) -> dict[str, object]:
-    from index.answers import answer
-    from index.retriever import Retriever
+    from index.answering import answer
+    from index.retrieval import Retriever
     from index.settings import Settings
 
     settings = Settings(  # type: ignore[call-arg]

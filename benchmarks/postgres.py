@@ -158,7 +158,7 @@ def latency_section(
 ) -> dict[str, tuple[float, float, float]]:
     """``answer`` on every store for each question in turn (the order rotating), after a
     warm-up of each: the same process, the same machine load."""
-    from index.answers import answer
+    from index.answering import answer
 
     for retriever in retrievers.values():
         retriever.warm_up()
@@ -337,8 +337,8 @@ _STATUS_HWM = re.compile(r"VmHWM:\s+(\d+)")
 def worker(questions_file: Path, passes: int) -> None:
     """One answering process (the environment names the store): warm up, say so, wait
     for "go" on stdin, answer every question ``passes`` times, print what it measured."""
-    from index.answers import answer
-    from index.retriever import open_retriever
+    from index.answering import answer
+    from index.retrieval import open_retriever
     from index.settings import Settings
 
     questions = json.loads(questions_file.read_text())
@@ -516,7 +516,7 @@ def planted_queries(
 def search_path(url: str, queries: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:
     """``Retriever.search`` (dense + lexical + fusion through the view, ef_search 128):
     p50/p95 ms of each step and of the whole."""
-    from index.retriever import Retriever
+    from index.retrieval import Retriever
     from index.stores.postgres import PostgresStore
 
     store = PostgresStore(url)
@@ -671,7 +671,7 @@ def print_header() -> None:
 def run_sections(args: argparse.Namespace, clusters: list[Any]) -> None:
     """Every section on the primary in ``clusters`` (the replica is added to it)."""
     from index.embedding import make_embedder
-    from index.retriever import Retriever
+    from index.retrieval import Retriever
     from index.stores.local import LocalStore
     from index.stores.postgres import PostgresStore
 

@@ -139,7 +139,9 @@ def main() -> None:
     )
     parser.add_argument("--skip-index", action="store_true", help="use the existing indexes")
     parser.add_argument(
-        "--shipped", action="store_true", help="answer with index/ranker.json (in-sample)"
+        "--shipped",
+        action="store_true",
+        help="answer with index/answering/answer_model.json (in-sample)",
     )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
@@ -162,11 +164,11 @@ def main() -> None:
 def evaluate_backend(backend: str, index_dir: Path, skip_index: bool, shipped: bool) -> dict:
     """Index the benchmark corpus with ``backend`` (unless skipped) and print its tables."""
     from benchmarks import fit_ranker
+    from index.answering import load_models
     from index.embedding import make_embedder
     from index.indexer import run_index
     from index.question_tuning import make_question_embedder
-    from index.ranking import load_models
-    from index.retriever import Retriever
+    from index.retrieval import Retriever
     from index.settings import Settings
 
     settings = Settings(  # type: ignore[call-arg]
@@ -300,10 +302,10 @@ def _slip(word: str, slip: str) -> str:
 def answer_row(retriever: Any, q: Any, models: Any) -> dict:
     """One question answered (as ``ask`` does) and retrieved (as ``search`` does)."""
     from benchmarks.fit_ranker import right_article
-    from index.answers import answer
+    from index.answering import answer, rank
 
     ans = answer(retriever, q.text, models=models)
-    hits = retriever.rank(q.text, 10, question=q.text, models=models).hits
+    hits = rank(retriever, q.text, 10, question=q.text, models=models).hits
     ranks = [i for i, h in enumerate(hits) if right_article(q, h) and contains(h.text, q.answers)]
     # A quote counts when it holds an answer and is cited to the expected article (as
     # ``articlebot eval`` counts it): "$2bn" in another story is not the answer.
@@ -376,7 +378,7 @@ def summarise(rows: list[dict], passage_count: int, shipped: bool) -> dict:
 
 def readme_question(retriever: Any) -> dict:
     """The README's question with all of BBC beside the sample article."""
-    from index.answers import answer
+    from index.answering import answer
 
     ans = answer(retriever, README_QUESTION)
     first = ans.quotes[0].text if ans.quotes else "(abstained)"
@@ -386,7 +388,7 @@ def readme_question(retriever: Any) -> dict:
 
 
 def latency(retriever: Any) -> dict:
-    from index.answers import answer
+    from index.answering import answer
 
     for _ in range(20):
         answer(retriever, "warm up question about the economy")

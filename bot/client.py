@@ -18,7 +18,7 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from index.retriever import Retriever, open_retriever
+from index.retrieval import Retriever, open_retriever
 from index.settings import Settings
 from index.stores.feedback import open_feedback
 

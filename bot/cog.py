@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index.answers import Answer, answer
+from index.answering import Answer, answer
 from index.errors import ArticlebotError, IndexBusyError
 from index.indexer import IndexReport
 from index.types import Filters

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from index.answers import Answer
+from index.answering import Answer
 from index.stores.feedback import FeedbackLog, SqliteFeedback
 
 

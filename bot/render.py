@@ -13,7 +13,7 @@ from typing import Any
 
 from discord.utils import escape_markdown
 
-from index.answers import Answer, Quote
+from index.answering import Answer, Quote
 from index.sentences import sentence_spans
 
 # Discord's limits, and ours with room to spare.

@@ -222,7 +222,7 @@ def _filters(args: argparse.Namespace) -> Any:
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from .retriever import open_retriever
+    from .retrieval import open_retriever
 
     retriever = open_retriever(settings)
     hits = retriever.search(args.query, args.k, _filters(args))
@@ -246,8 +246,8 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from .answers import answer
-    from .retriever import open_retriever
+    from .answering import answer
+    from .retrieval import open_retriever
     from .terminal import render_answer
 
     retriever = open_retriever(settings)
@@ -277,7 +277,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from .evaluation import evaluate, feedback_summary, load_questions
     from .progress import make_progress
-    from .retriever import MODES, open_retriever
+    from .retrieval import MODES, open_retriever
 
     if args.feedback:
         summary = feedback_summary(settings, args.export_disliked)

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .answers import Answer, answer
+from .answering import Answer, answer, rank
 from .errors import ConfigError
 from .indexer import NoProgress, Progress
-from .retriever import Mode, Retriever
+from .retrieval import Mode, Retriever
 from .settings import Settings
 from .types import Hit
 
@@ -190,19 +190,19 @@ def evaluate(
         latencies.append((time.perf_counter() - started) * 1000)
         # Recall of the passages as answers order them (first stage, then the answer
         # model's re-ranking of the head).
-        hits = retriever.rank(q.question, k, mode=mode, question=q.question).hits
+        hits = rank(retriever, q.question, k, mode=mode, question=q.question).hits
         abstained += result.abstained
         should += q.should_abstain
         abstained_right += result.abstained and q.should_abstain
         if not q.should_abstain:
-            rank = next((i + 1 for i, h in enumerate(hits) if is_relevant(q, h)), None)
-            ranks.append(rank)
+            found = next((i + 1 for i, h in enumerate(hits) if is_relevant(q, h)), None)
+            ranks.append(found)
             hit_first, hit_any = _answer_hits(q, result, hits)
             first += hit_first
             anyq += hit_any
-            _tally(report, q, answer_first=hit_first, answer_any=hit_any, recall1=rank == 1)
+            _tally(report, q, answer_first=hit_first, answer_any=hit_any, recall1=found == 1)
             if not hit_first:
-                report.failures.append(_failure(q, result, rank))
+                report.failures.append(_failure(q, result, found))
         else:
             _tally(report, q, abstained=result.abstained)
             if not result.abstained:

@@ -7,7 +7,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .answers import Answer
+from .answering import Answer
 
 if TYPE_CHECKING:
     from .evaluation import ModeReport

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from index.answers import answer
+from index.answering import answer, rank
+from index.answering.features import SENTENCE_FEATURES
 from index.embedding import make_embedder
 from index.indexer import run_index
 from index.question_tuning import make_question_embedder
-from index.ranking import SENTENCE_FEATURES
-from index.retriever import Retriever
+from index.retrieval import Retriever
 from index.settings import Settings
 
 from .conftest import BBC, REPO
@@ -44,13 +44,13 @@ def retriever(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
 
 
 def _text(retriever: Retriever, article_id: str, start: int, end: int) -> str:
-    return retriever.article_texts({article_id})[article_id][start:end]
+    return retriever.view.article_texts({article_id})[article_id][start:end]
 
 
 def test_readme_question_leads_with_the_answer_not_the_most_overlap(
     retriever: Retriever,
 ) -> None:
-    ranked = retriever.rank(README_QUESTION, 6, question=README_QUESTION)
+    ranked = rank(retriever, README_QUESTION, 6, question=README_QUESTION)
     coverage = SENTENCE_FEATURES.index("coverage")
     most_overlap = max(ranked.candidates, key=lambda c: c.features[coverage])
     overlap_text = _text(

@@ -9,10 +9,12 @@ from dataclasses import replace
 
 import pytest
 
-from index.answers import MAX_QUOTE_CHARS, Answer, answer, choose_quotes, text_fragment_url
+from index.answering import Answer, answer
+from index.answering.citation import text_fragment_url
+from index.answering.features import Candidate
+from index.answering.quotes import MAX_QUOTE_CHARS, choose_quotes
 from index.indexer import run_index
-from index.ranking import Candidate
-from index.retriever import Retriever
+from index.retrieval import Retriever
 from index.settings import Settings
 from index.types import Hit
 
@@ -236,7 +238,7 @@ def text_of(cand: Candidate, text: str) -> str:
 
 def test_corrections_are_shown_in_the_terminal_and_on_discord() -> None:
     from bot.render import render_answer as render_discord
-    from index.answers import Quote, Source
+    from index.answering import Quote, Source
     from index.terminal import render_answer as render_terminal
 
     quote = Quote("The laptop is supposed to ship in 2006.", "a1", 0, 39, 1.0, 1, False, False)

@@ -25,10 +25,10 @@ import bot.cog as cog_module
 from bot.app import make_bot, run_bot
 from bot.client import ArticleBot
 from bot.render import DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, FIELD_VALUE_LIMIT, TITLE_LIMIT, escape
-from index.answers import answer as build_answer
+from index.answering import answer as build_answer
 from index.errors import ArticlebotError, ConfigError, IndexMissingError
 from index.indexer import run_index
-from index.retriever import Retriever
+from index.retrieval import Retriever
 from index.settings import Settings
 
 from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder, write

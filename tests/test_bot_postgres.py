@@ -28,7 +28,7 @@ from bot.health import UNAVAILABLE
 from index.cli import main as cli_main
 from index.errors import IndexMissingError
 from index.indexer import run_index
-from index.retriever import Retriever
+from index.retrieval import Retriever
 from index.settings import Settings
 from index.stores.local import LocalStore
 from index.stores.pgserver import LocalCluster, create_cluster, free_port

@@ -18,7 +18,7 @@ import pytest
 
 import bot.refresh as refresh_module
 from index.indexer import run_index
-from index.retriever import Retriever
+from index.retrieval import Retriever
 from index.settings import Settings
 from index.stores.local import writer_lock
 

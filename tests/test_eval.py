@@ -14,7 +14,7 @@ import pytest
 from index.errors import ConfigError
 from index.evaluation import EvalQuestion, evaluate, feedback_summary, load_questions
 from index.indexer import run_index
-from index.retriever import Retriever
+from index.retrieval import Retriever
 from index.settings import Settings
 
 from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, SQUAD, HashEmbedder, write

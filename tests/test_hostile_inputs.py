@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from index import retriever as retriever_module
 from index.indexer import run_index
-from index.retriever import LRU, Retriever
+from index.retrieval import Retriever
+from index.retrieval import snapshot as snapshot_module
+from index.retrieval.cache import LRU
 from index.settings import Settings
 from index.stores.local import Snapshot
 
@@ -62,13 +63,13 @@ def test_a_killed_runs_copy_is_removed_by_a_run_with_nothing_to_do(
 def test_word_frequency_cache_is_bounded(
     settings: Settings, embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(retriever_module, "DF_CACHE", 50)
+    monkeypatch.setattr(snapshot_module, "DF_CACHE", 50)
     write(settings.corpus[0] / "a.txt", ARTICLE_A)
     run_index(settings, embedder)
     retriever = Retriever(settings, embedder)
     for i in range(300):
         retriever.search(f"profits word{i} other{i}", 3)
-    cache = retriever._current().df_cache
+    cache = retriever.snapshot().df_cache
     assert 0 < len(cache) <= 50
     assert retriever.document_frequency("profits") >= 1  # still answers after eviction
 
@@ -400,7 +401,7 @@ def test_a_read_only_index_folder_is_one_clear_error_and_the_bot_serves_without_
 
 
 def _answer_with(title: str, question: str = "q", url: str | None = None, date: str | None = None):  # type: ignore[no-untyped-def]
-    from index.answers import Answer, Quote, Source
+    from index.answering import Answer, Quote, Source
 
     quote = Quote("Profits rose.", "a1", 0, 13, 1.0, 1, False, False)
     source = Source(1, "a1", title, url, "/x/a.txt", date, None, None, url)

@@ -23,7 +23,7 @@ from index.errors import ConfigError, IndexMismatchError
 from index.indexer import run_index
 from index.onnx_backend import ONNX_NAME, OnnxEmbedder, batches
 from index.question_tuning import load_tuning
-from index.retriever import Retriever
+from index.retrieval import Retriever
 from index.settings import Settings
 from index.stores.base import SCHEMA_VERSION, check_compatible
 from index.stores.local import Snapshot
@@ -274,10 +274,10 @@ def test_export_killed_midway_leaves_no_cache(
 _NO_TORCH_SCRIPT = """
 import json, sys
 from pathlib import Path
-from index.answers import answer
+from index.answering import answer
 from index.indexer import run_index
 from index.embedding import make_embedder
-from index.retriever import Retriever
+from index.retrieval import Retriever
 from index.settings import Settings
 from index.stores.local import Snapshot
 

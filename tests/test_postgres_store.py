@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from index.answers import answer
+from index.answering import answer
 from index.errors import IndexBusyError, IndexMissingError
 from index.indexer import run_index
-from index.retriever import Retriever
+from index.retrieval import Retriever
 from index.settings import Settings
 from index.stores import open_store
 from index.stores.local import LocalStore

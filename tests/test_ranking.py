@@ -7,22 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.ranking import (
-    EVIDENCE_FEATURES,
-    SENTENCE_FEATURES,
-    Candidate,
-    LinearModel,
-    QueryTerms,
-    answer_types,
-    candidates,
-    load_models,
-    nearness,
-    new_subtypes,
-    question_subtypes,
-    question_types,
-    rerank_passages,
-    score,
-)
+from index.answering import LinearModel, load_models
+from index.answering.evidence import EVIDENCE_FEATURES
+from index.answering.features import SENTENCE_FEATURES, Candidate
+from index.answering.features import sentence_candidates as candidates
+from index.answering.lexicons import answer_types, new_subtypes, question_subtypes, question_types
+from index.answering.model import rerank_passages, score
+from index.answering.nearness import nearness
+from index.answering.query_terms import QueryTerms
 from index.text import terms
 from index.types import Hit, StoredSentence
 

@@ -7,9 +7,11 @@ import threading
 
 import pytest
 
-import index.retriever as retriever_module
+import index.answering.query_terms as query_terms_module
+from index.answering import gather
+from index.answering.query_terms import query_terms
 from index.indexer import run_index
-from index.retriever import Retriever, diversify
+from index.retrieval import Retriever, diversify
 from index.settings import Settings
 from index.text import stem
 from index.types import Filters, Hit
@@ -128,7 +130,7 @@ def test_an_answer_in_a_third_passage_of_the_top_article_is_quoted(
         story = f"The council discussed {topic} plans on Monday."
         write(settings.corpus[0] / f"{topic}.txt", f"Council and {topic}\n\n{story}")
     run_index(settings, embedder)
-    ranked = Retriever(settings, embedder).candidates("harbour council plan vote", 6)
+    ranked = gather(Retriever(settings, embedder), "harbour council plan vote", 6)
     harbour = [h for h in ranked.hits if h.title == "Harbour council plan"]
     assert len(harbour) == 3  # the cap moved the third after the other stories ...
     assert ranked.head == 7  # ... but it is re-ranked with the first six
@@ -150,15 +152,15 @@ def test_everyday_words_a_small_index_lacks_do_not_outweigh_its_topic(
     # index alone "things" would be the question's rarest word and most of its weight.
     assert retriever.document_frequency("things") == 0
     question = "why are things going so well for the Chelsea striker"
-    terms = retriever.query_terms(question)
+    terms = query_terms(retriever.snapshot(), question)
     assert terms.weights[stem("chelsea")] > terms.weights[stem("things")]
-    monkeypatch.setattr(retriever_module, "PRIOR_PASSAGES", 0)  # the index alone
-    alone = retriever.query_terms(question)
+    monkeypatch.setattr(query_terms_module, "PRIOR_PASSAGES", 0)  # the index alone
+    alone = query_terms(retriever.snapshot(), question)
     assert alone.weights[stem("chelsea")] < alone.weights[stem("things")]
     assert terms.unknown < 0.5 < alone.unknown
     monkeypatch.undo()
     # A name English doesn't know keeps the weight of a word no passage holds.
-    named = retriever.query_terms("why are things going so well for Zorblatt")
+    named = query_terms(retriever.snapshot(), "why are things going so well for Zorblatt")
     assert named.weights[stem("zorblatt")] > 2 * named.weights[stem("things")]
 
 

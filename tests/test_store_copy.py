@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from index.answers import answer
+from index.answering import answer
 from index.cli import main
 from index.indexer import run_index
-from index.retriever import Retriever
+from index.retrieval import Retriever
 from index.settings import Settings
 from index.stores.base import IndexView, closing_view
 from index.stores.copy import copy_index

@@ -1,0 +1,26 @@
+"""Answering: a question in, verbatim cited quotes (or an honest abstention) out.
+
+``pipeline.answer`` is the one orchestrator; the answer model's features
+(``features``, ``lexicons``, ``nearness``, ``evidence``), its weights (``model``),
+quote choice (``quotes``) and citation (``citation``) each live in a module of their own.
+"""
+
+from __future__ import annotations
+
+from .answer import Answer, Quote, Source
+from .model import AnswerModels, LinearModel, load_models
+from .pipeline import Ranked, answer, gather, rank, valid_text
+
+__all__ = [
+    "Answer",
+    "AnswerModels",
+    "LinearModel",
+    "Quote",
+    "Ranked",
+    "Source",
+    "answer",
+    "gather",
+    "load_models",
+    "rank",
+    "valid_text",
+]
