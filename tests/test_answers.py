@@ -6,6 +6,7 @@ import json
 import random
 import re
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -81,6 +82,50 @@ def test_best_sentence_is_quoted_and_cited(retriever: Retriever) -> None:
     assert ans.sources[0].title == "Yukos unit buyer faces loan claim"
     assert ans.sources[0].citation == ans.quotes[0].citation == 1
     check_quotes(ans, article_texts(retriever))
+
+
+class _CountingStore:
+    """The real store, counting how often readers ask which generation is published."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.versions = 0
+
+    def version(self) -> str:
+        self.versions += 1
+        return str(self._store.version())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def test_one_question_reads_one_generation(retriever: Retriever) -> None:
+    counting = _CountingStore(retriever.store)
+    pinned = Retriever(
+        retriever.settings,
+        retriever.embedder,
+        counting,  # type: ignore[arg-type]
+    )
+    ans = answer(pinned, "How much did Rosneft pay for the Yugansk unit of Yukso?")
+    assert ans.quotes and ans.corrected  # searched, corrected, scored and cited ...
+    assert counting.versions == 1  # ... all from the one generation pinned for it
+    answer(pinned, "Who chairs the harbour council?", context=("the vote on the plan",))
+    assert counting.versions == 2
+
+
+def test_a_generation_published_mid_question_is_not_mixed_in(
+    retriever: Retriever, settings: Settings
+) -> None:
+    snap = retriever.snapshot()
+    write(settings.corpus[0] / "d.txt", "Harbour council news\n\nThe harbour council met.")
+    run_index(settings.model_copy(update={"abstain_below": 0.005}), HashEmbedder(dimension=1024))
+    assert retriever.snapshot().version != snap.version  # a new generation is live ...
+    # ... but the pinned snapshot still reads the old one, whole
+    assert snap.view.version == snap.version
+    assert "harbour council met" not in " ".join(
+        h.text.lower()
+        for h in retriever.first_stage(snap, "harbour council", 10, None, "hybrid")[0]
+    )
 
 
 def test_a_typo_is_corrected_before_searching(retriever: Retriever) -> None:
