@@ -11,20 +11,21 @@ from typing import Any
 
 import discord
 
-from index.errors import ConfigError
-from index.settings import Settings
-from index.stores import open_store
-from index.stores.base import check_compatible
+from index import ConfigError, Settings, check_compatible, open_store
 from index.stores.postgres import PostgresStore
 
+from .ask import AskCog
+from .base import on_app_command_error
 from .client import ArticleBot
-from .cog import AskCog
 from .health import one_line
+from .sources import SourcesCog
 
 
 def make_bot(settings: Settings, **options: Any) -> ArticleBot:
     """The articlebot client with its commands and listeners (``options``: ArticleBot's)."""
-    return ArticleBot(settings, cogs=[AskCog], **options)
+    bot = ArticleBot(settings, cogs=[AskCog, SourcesCog], **options)
+    bot.tree.on_error = on_app_command_error  # type: ignore[method-assign]
+    return bot
 
 
 def check_index(settings: Settings) -> None:

@@ -18,9 +18,7 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from index.retrieval import Retriever, open_retriever
-from index.settings import Settings
-from index.stores.feedback import open_feedback
+from index import Retriever, Settings, open_feedback, open_retriever
 
 from .feedback import FeedbackStore
 from .health import IndexHealth
@@ -118,10 +116,9 @@ class ArticleBot(commands.Bot):
         log.info("ready as %s in %d guild(s)", self.user, len(self.guilds))
 
     async def on_message(self, message: discord.Message, /) -> None:
-        # Fix: there are no prefix commands. commands.Bot.on_message would run
-        # process_commands, which (prefix = the mention) takes the first word of every
-        # "@bot question" as a command name and logs CommandNotFound as an ERROR with a
-        # traceback. Questions are handled by AskCog's on_message listener instead.
+        # No prefix commands: process_commands would take the first word of every
+        # "@bot question" for a command name and log CommandNotFound as an ERROR.
+        # Questions are AskCog's (its on_message listener).
         return
 
     async def close(self) -> None:

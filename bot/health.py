@@ -19,7 +19,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import ParamSpec, TypeVar
 
-from index.errors import IndexDamagedError, IndexMissingError
+from index import IndexDamagedError, IndexMissingError
 
 log = logging.getLogger("articlebot.bot")
 

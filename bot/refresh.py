@@ -19,9 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from index.errors import ArticlebotError, IndexBusyError
-from index.indexer import FileFailure, IndexReport, run_index
-from index.settings import Settings
+from index import ArticlebotError, FileFailure, IndexBusyError, IndexReport, Settings, run_index
 
 from .render import safe
 

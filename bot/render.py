@@ -13,8 +13,7 @@ from typing import Any
 
 from discord.utils import escape_markdown
 
-from index.answering import Answer, Quote
-from index.sentences import sentence_spans
+from index import Answer, Quote, sentence_spans
 
 # Discord's limits, and ours with room to spare.
 CONTENT_LIMIT, DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, TITLE_LIMIT = 2000, 4096, 6000, 256

@@ -2,6 +2,87 @@
 
 Nothing here imports ``bot``; heavy libraries (torch, faiss, sentence-transformers)
 are imported inside the functions that need them so the CLI starts instantly.
+
+The names below are the public surface the bot imports (``from index import ...``).
+Those whose modules import third-party libraries (pydantic, httpx) are loaded on first
+use, so that ``import index`` stays as light as before: every CLI command pays it.
 """
 
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    ArticlebotError,
+    ConfigError,
+    IndexBusyError,
+    IndexDamagedError,
+    IndexMissingError,
+)
+from .sentences import sentence_spans
+from .stores import open_store
+from .stores.base import check_compatible
+from .stores.feedback import open_feedback
+from .types import Filters
+
+if TYPE_CHECKING:
+    from .answering import Answer, Quote, Source, answer
+    from .indexer import FileFailure, IndexReport, run_index
+    from .retrieval import Retriever, open_retriever
+    from .settings import Settings
+    from .web.fetch import FetchError, check_public, check_url
+
 __version__ = "0.1.0"
+
+# name -> the module it is loaded from on first use
+_LAZY = {
+    "Answer": ".answering",
+    "Quote": ".answering",
+    "Source": ".answering",
+    "answer": ".answering",
+    "Settings": ".settings",
+    "Retriever": ".retrieval",
+    "open_retriever": ".retrieval",
+    "FileFailure": ".indexer",
+    "IndexReport": ".indexer",
+    "run_index": ".indexer",
+    "FetchError": ".web.fetch",
+    "check_public": ".web.fetch",
+    "check_url": ".web.fetch",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_LAZY[name], __name__), name)
+    globals()[name] = value  # once: later lookups skip this hook
+    return value
+
+
+__all__ = [
+    "Answer",
+    "ArticlebotError",
+    "ConfigError",
+    "FetchError",
+    "FileFailure",
+    "Filters",
+    "IndexBusyError",
+    "IndexDamagedError",
+    "IndexMissingError",
+    "IndexReport",
+    "Quote",
+    "Retriever",
+    "Settings",
+    "Source",
+    "answer",
+    "check_compatible",
+    "check_public",
+    "check_url",
+    "open_feedback",
+    "open_retriever",
+    "open_store",
+    "run_index",
+    "sentence_spans",
+]

@@ -43,7 +43,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
@@ -54,6 +54,7 @@ import discord.gateway
 import discord.http
 import yarl
 from aiohttp import web
+from discord.ext import commands
 from multidict import CIMultiDict
 
 __all__ = [
@@ -63,6 +64,8 @@ __all__ = [
     "GatewayConnection",
     "RecordedFile",
     "RecordedRequest",
+    "drain_tasks",
+    "running",
 ]
 
 Json = dict[str, Any]
@@ -266,6 +269,26 @@ def _as_int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def _callback_response(
+    record: _Interaction, callback_type: int | None, message: Json | None
+) -> Json:
+    """The body of a callback's reply with ``?with_response=true``."""
+    flags = int(message.get("flags") or 0) if message else 0
+    response: Json = {
+        "interaction": {
+            "id": str(record.id),
+            "type": record.type,
+            "activity_instance_id": None,
+            "response_message_id": message["id"] if message else None,
+            "response_message_loading": bool(flags & _FLAG_LOADING),
+            "response_message_ephemeral": bool(flags & _FLAG_EPHEMERAL),
+        }
+    }
+    if message is not None:
+        response["resource"] = {"type": callback_type, "message": copy.deepcopy(message)}
+    return response
 
 
 class FakeDiscord:
@@ -1724,22 +1747,36 @@ class FakeDiscord:
         record = self._interactions.get(int(request.params["iid"]))
         if record is None or record.token != request.params["token"]:
             return _error(404, 10062, "Unknown interaction")
+        body = request.json if isinstance(request.json, dict) else {}
+        callback_type = _as_int(body.get("type"))
+        if (refusal := self._callback_refusal(record, request, callback_type)) is not None:
+            return refusal
+        raw_data = body.get("data")
+        data: Json = raw_data if isinstance(raw_data, dict) else {}
+        record.acknowledged = True
+        record.response_type = callback_type
+        message = self._callback_message(record, request, callback_type, data)
+        if request.query.get("with_response") not in _TRUE_QUERY_VALUES:
+            return _Reply(204)
+        return _Reply(200, _callback_response(record, callback_type, message))
+
+    def _callback_refusal(
+        self, record: _Interaction, request: _Request, callback_type: int | None
+    ) -> _Reply | None:
+        """Discord's error for a callback it would refuse, or None to accept it."""
         if record.acknowledged:
             return _error(400, 40060, "Interaction has already been acknowledged.")
         age = time.monotonic() - record.created
         if self.interaction_timeout is not None and age > self.interaction_timeout:
             return _error(404, 10062, "Unknown interaction")
-        body = request.json if isinstance(request.json, dict) else {}
-        callback_type = _as_int(body.get("type"))
         if callback_type not in _ALLOWED_CALLBACKS.get(record.type, frozenset()):
             return _error(400, 50035, "Invalid Form Body: interaction callback type")
-        if (failure := self._too_large(request.files)) is not None:
-            return failure
-        raw_data = body.get("data")
-        data: Json = raw_data if isinstance(raw_data, dict) else {}
-        record.acknowledged = True
-        record.response_type = callback_type
+        return self._too_large(request.files)
 
+    def _callback_message(
+        self, record: _Interaction, request: _Request, callback_type: int | None, data: Json
+    ) -> Json | None:
+        """The message an accepted callback creates (4, 5) or edits (7), if any."""
         message: Json | None = None
         if callback_type in (4, 5):
             flags = int(data.get("flags") or 0)
@@ -1760,23 +1797,7 @@ class FakeDiscord:
             record.original_id = record.message_id
             if callback_type == 7:
                 message = self._apply_edit(record.message_id, data, request.files)
-
-        if request.query.get("with_response") not in _TRUE_QUERY_VALUES:
-            return _Reply(204)
-        flags = int(message.get("flags") or 0) if message else 0
-        response: Json = {
-            "interaction": {
-                "id": str(record.id),
-                "type": record.type,
-                "activity_instance_id": None,
-                "response_message_id": message["id"] if message else None,
-                "response_message_loading": bool(flags & _FLAG_LOADING),
-                "response_message_ephemeral": bool(flags & _FLAG_EPHEMERAL),
-            }
-        }
-        if message is not None:
-            response["resource"] = {"type": callback_type, "message": copy.deepcopy(message)}
-        return _Reply(200, response)
+        return message
 
     def _webhook_interaction(self, request: _Request) -> _Interaction | None:
         """The acknowledged interaction behind an interaction webhook route, or None."""
@@ -2192,3 +2213,44 @@ class FakeDiscord:
         if data.get("nonce") is not None:
             chunk["nonce"] = data["nonce"]
         await self._send_dispatch(conn, "GUILD_MEMBERS_CHUNK", chunk)
+
+
+# --- running a bot against the fake ------------------------------------------------------------
+
+
+async def drain_tasks() -> None:
+    """Cancel and await whatever the client left running on this loop."""
+    current = asyncio.current_task()
+    pending = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def running(bot: commands.Bot, token: str, timeout: float = 5.0) -> AsyncIterator[None]:
+    """Run ``bot.start(token)`` until on_ready; close the bot and drain its tasks on exit."""
+    ready = asyncio.Event()
+
+    async def on_ready() -> None:
+        ready.set()
+
+    bot.add_listener(on_ready, "on_ready")
+    runner = asyncio.create_task(bot.start(token))
+    waiter = asyncio.create_task(ready.wait())
+    try:
+        done, _ = await asyncio.wait(
+            {runner, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if runner in done:
+            runner.result()  # raises what start() raised
+            raise AssertionError("bot.start() returned before the bot was ready")
+        if waiter not in done:
+            raise TimeoutError("bot was not ready in time")
+        yield
+    finally:
+        waiter.cancel()
+        await bot.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(runner, timeout)
+        await drain_tasks()

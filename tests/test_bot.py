@@ -1,7 +1,7 @@
 """End-to-end tests of the Discord bot: the real ``ArticleBot`` (real discord.py, a real
 SQLite + FAISS index over a small corpus, the fast ``HashEmbedder``) against ``FakeDiscord``.
 
-Nothing of the bot is mocked; a few tests wrap ``bot.cog.answer`` (to fail once, or to be
+Nothing of the bot is mocked; a few tests wrap ``bot.ask.answer`` (to fail once, or to be
 slow) and that is all. Any ERROR from the ``discord`` logger fails the test.
 """
 
@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
-import bot.cog as cog_module
+import bot.ask as ask_module
 from bot.app import make_bot, run_bot
+from bot.base import APOLOGY
 from bot.client import ArticleBot
 from bot.render import DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, FIELD_VALUE_LIMIT, TITLE_LIMIT, escape
 from index.answering import answer as build_answer
@@ -32,8 +33,7 @@ from index.retrieval import Retriever
 from index.settings import Settings
 
 from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder, write
-from .fake_discord import FakeDiscord, RecordedRequest
-from .test_fake_discord import running
+from .fake_discord import FakeDiscord, RecordedRequest, running
 from .test_retrieval import FOOTBALL, TURKEY
 
 Json = dict[str, Any]
@@ -616,7 +616,7 @@ async def test_handler_exception_apologises_and_recovers(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings, retriever = library
-    real = cog_module.answer
+    real = ask_module.answer
     calls = 0
 
     def fails_once(*args: Any, **kwargs: Any) -> Any:
@@ -626,14 +626,14 @@ async def test_handler_exception_apologises_and_recovers(
             raise RuntimeError("index exploded")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(cog_module, "answer", fails_once)
+    monkeypatch.setattr(ask_module, "answer", fails_once)
     caplog.set_level(logging.INFO, logger="articlebot.bot")
     async with serving(fake, settings, retriever):
         since = len(fake.requests)
         interaction, callback = await _ask(fake, QUESTION_YUKOS)
         assert callback.json["type"] == 5
         apology = await _answer_of(fake, interaction)
-        assert apology.json["content"] == cog_module.APOLOGY
+        assert apology.json["content"] == APOLOGY
         assert apology.json["flags"] == 64
         assert apology.json["allowed_mentions"] == NO_PINGS
         # Only the asker sees it: no public "thinking…" message is left behind, and the
@@ -668,7 +668,7 @@ async def test_concurrent_questions_keep_the_heartbeat(
 ) -> None:
     settings, retriever = library
     settings = settings.model_copy(update={"cooldown_seconds": 0.0, "max_concurrent": 4})
-    real = cog_module.answer
+    real = ask_module.answer
     lock = threading.Lock()
     in_flight = peak = 0
     on_loop: list[bool] = []
@@ -690,7 +690,7 @@ async def test_concurrent_questions_keep_the_heartbeat(
             with lock:
                 in_flight -= 1
 
-    monkeypatch.setattr(cog_module, "answer", slow)
+    monkeypatch.setattr(ask_module, "answer", slow)
     users = [fake.add_user(f"user{i}") for i in range(20)]
     questions = [QUESTION_YUKOS, QUESTION_TURKEY, QUESTION_FOOTBALL, "dollar euro Greenspan"]
     async with serving(fake, settings, retriever):

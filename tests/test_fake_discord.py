@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import discord
 import pytest
 from discord.ext import commands
 
-from tests.fake_discord import FakeDiscord
+from tests.fake_discord import FakeDiscord, drain_tasks, running
 
 
 class _ErrorRecords(logging.Handler):
@@ -89,44 +88,6 @@ class PickView(discord.ui.View):
     @discord.ui.button(label="Pick", custom_id="pick")
     async def pick(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
         await interaction.response.edit_message(content="picked", view=None)
-
-
-async def _drain_tasks() -> None:
-    """Cancel and await whatever the client left running on this loop."""
-    current = asyncio.current_task()
-    pending = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-
-
-@contextlib.asynccontextmanager
-async def running(bot: commands.Bot, token: str, timeout: float = 5.0) -> AsyncIterator[None]:
-    """Run ``bot.start(token)`` until on_ready; close the bot and drain its tasks on exit."""
-    ready = asyncio.Event()
-
-    async def on_ready() -> None:
-        ready.set()
-
-    bot.add_listener(on_ready, "on_ready")
-    runner = asyncio.create_task(bot.start(token))
-    waiter = asyncio.create_task(ready.wait())
-    try:
-        done, _ = await asyncio.wait(
-            {runner, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-        )
-        if runner in done:
-            runner.result()  # raises what start() raised
-            raise AssertionError("bot.start() returned before the bot was ready")
-        if waiter not in done:
-            raise TimeoutError("bot was not ready in time")
-        yield
-    finally:
-        waiter.cancel()
-        await bot.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(runner, timeout)
-        await _drain_tasks()
 
 
 @pytest.mark.asyncio
@@ -251,7 +212,7 @@ async def test_wrong_token_is_rejected_by_the_gateway(fake: FakeDiscord) -> None
     with pytest.raises(discord.ConnectionClosed) as raised:
         await asyncio.wait_for(bot.start("not-the-token"), 5)
     await bot.close()
-    await _drain_tasks()
+    await drain_tasks()
     assert raised.value.code == 4004
     assert fake.identify_payloads[-1]["token"] == "not-the-token"
 

@@ -7,9 +7,9 @@ quote choice (``quotes``) and citation (``citation``) each live in a module of t
 
 from __future__ import annotations
 
-from .answer import Answer, Quote, Source
 from .model import AnswerModels, LinearModel, load_models
 from .pipeline import Ranked, answer, gather, rank, valid_text
+from .result import Answer, Quote, Source
 
 __all__ = [
     "Answer",

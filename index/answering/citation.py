@@ -6,8 +6,8 @@ from __future__ import annotations
 from urllib.parse import quote as percent_encode
 
 from ..errors import QuoteSpanError
-from .answer import Quote, Source
 from .features import Candidate
+from .result import Quote, Source
 
 
 def cite(

@@ -13,13 +13,13 @@ from dataclasses import dataclass, replace
 
 from ..retrieval import HEAD, Mode, Retriever, Snapshot
 from ..types import Filters, Hit, Span
-from .answer import Answer
 from .citation import cite
 from .evidence import evidence_features
 from .features import Candidate, sentence_candidates
 from .model import AnswerModels, load_models, rerank_passages, score, sigmoid
 from .query_terms import QueryTerms, query_terms
 from .quotes import choose_quotes, excluded
+from .result import Answer
 
 
 @dataclass(frozen=True)

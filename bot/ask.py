@@ -1,0 +1,217 @@
+"""Questions: /ask, @mentions, DMs and follow-ups, and the buttons under an answer."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from index import Answer, Filters, answer
+
+from .base import NO_MENTIONS, IndexCog, apologise, error_reply, send_private
+from .health import IndexUnavailable
+from .render import render_answer, shorten, to_discord
+
+
+class AnswerView(discord.ui.View):
+    """Buttons under an answer: more quotes for the same question, and 👍 / 👎 feedback."""
+
+    def __init__(self, cog: AskCog, result: Answer, filters: Filters | None) -> None:
+        super().__init__(timeout=15 * 60)
+        self.cog, self.result, self.filters = cog, result, filters
+        self.shown = tuple((q.article_id, q.start, q.end) for q in result.quotes)
+        if result.abstained:
+            self.remove_item(self.more)
+
+    @discord.ui.button(label="More quotes", style=discord.ButtonStyle.secondary)
+    async def more(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        await interaction.response.defer(thinking=True)
+        context = (self.result.follows,) if self.result.follows else ()
+        extra, fresh = await self.cog.run_answer(
+            self.result.question, self.filters, context, self.shown
+        )
+        if extra.abstained or not extra.quotes:
+            await send_private(interaction, "No more quotes for this question.")
+            return
+        self.shown += tuple((q.article_id, q.start, q.end) for q in extra.quotes)
+        await interaction.followup.send(
+            embed=self.cog.embed_for(extra, fresh), allowed_mentions=NO_MENTIONS
+        )
+
+    @discord.ui.button(emoji="👍", style=discord.ButtonStyle.secondary)
+    async def like(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        await self._vote(interaction, +1)
+
+    @discord.ui.button(emoji="👎", style=discord.ButtonStyle.secondary)
+    async def dislike(
+        self, interaction: discord.Interaction, button: discord.ui.Button[Any]
+    ) -> None:
+        await self._vote(interaction, -1)
+
+    async def _vote(self, interaction: discord.Interaction, vote: int) -> None:
+        stored = await asyncio.to_thread(
+            self.cog.bot.feedback.record, self.result, interaction.user.id, vote
+        )
+        reply = "Thanks for the feedback!" if stored else "Feedback is switched off here."
+        await interaction.response.send_message(reply, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]
+    ) -> None:
+        await apologise(interaction, error)
+
+
+class AskCog(IndexCog):
+    """/ask, and questions in @mentions, DMs and replies to an answer (follow-ups)."""
+
+    async def run_answer(
+        self,
+        question: str,
+        filters: Filters | None,
+        context: tuple[str, ...] = (),
+        exclude: tuple[tuple[str, int, int], ...] = (),
+    ) -> tuple[Answer, str]:
+        """The answer, and the freshness line of the index it came from."""
+        self.bot.index_health.check()  # in an outage: at once, not queued behind others
+        async with self.bot.questions:  # a global cap on questions in flight
+            return await self.read(self._answer, question, filters, context, exclude)
+
+    def _answer(
+        self,
+        question: str,
+        filters: Filters | None,
+        context: tuple[str, ...],
+        exclude: tuple[tuple[str, int, int], ...],
+    ) -> tuple[Answer, str]:
+        result = answer(self.retriever, question, filters, context=context, exclude=exclude)
+        return result, self._freshness()
+
+    def embed_for(self, result: Answer, freshness: str) -> discord.Embed:
+        return to_discord(render_answer(result, freshness))
+
+    def allowed_here(self, guild_id: int | None, channel_id: int | None) -> bool:
+        if guild_id is None:
+            return self.settings.allow_dms
+        guilds, channels = self.settings.allowed_guild_ids, self.settings.channel_ids
+        return (not guilds or guild_id in guilds) and (not channels or channel_id in channels)
+
+    # --- /ask -------------------------------------------------------------------------------
+    @app_commands.command(name="ask", description="Ask the articles a question")
+    @app_commands.describe(
+        question="Your question", source="Only articles from this source or path"
+    )
+    async def ask(
+        self,
+        interaction: discord.Interaction,
+        question: app_commands.Range[str, 1, 500],
+        source: str | None = None,
+    ) -> None:
+        if not self.allowed_here(interaction.guild_id, interaction.channel_id):
+            await interaction.response.send_message(
+                "I don't answer questions here.", ephemeral=True
+            )
+            return
+        wait = self.bot.cooldowns.retry_after(interaction.user.id)
+        if wait:
+            await interaction.response.send_message(
+                f"Please wait a moment: try again in {max(1, round(wait))} s.", ephemeral=True
+            )
+            return
+        await interaction.response.defer(thinking=True)
+        filters = Filters(source=source) if source else None
+        result, fresh = await self.run_answer(question, filters)
+        view = AnswerView(self, result, filters)
+        message = await interaction.followup.send(
+            embed=self.embed_for(result, fresh), view=view, allowed_mentions=NO_MENTIONS, wait=True
+        )
+        self.bot.conversations.remember(message.id, (question,))
+
+    @ask.autocomplete("source")
+    async def source_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        try:
+            rows = await self.read(self._matching_sources, current)
+        except IndexUnavailable:
+            return []  # no choices; the question itself will say why
+        return [app_commands.Choice(name=shorten(name, 100), value=value) for name, value in rows]
+
+    def _matching_sources(self, current: str) -> list[tuple[str, str]]:
+        rows = self.retriever.view.matching_articles(current, 25)
+        out = []
+        for title, where in rows:
+            value = where if len(where) <= 100 else "*" + where[-99:]  # a glob on the tail
+            out.append((title, value))
+        return out
+
+    # --- @mentions, DMs and follow-ups ----------------------------------------------------------
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot or self.bot.user is None:
+            return
+        question, context = self._question_of(message)
+        if not question:
+            return
+        try:
+            await self._answer_message(message, question, context)
+        except Exception as exc:
+            text = error_reply(exc, f"error answering message {message.id}")
+            await message.reply(
+                text, allowed_mentions=NO_MENTIONS, mention_author=False, delete_after=30
+            )
+
+    def _question_of(self, message: discord.Message) -> tuple[str, tuple[str, ...]]:
+        assert self.bot.user is not None
+        is_dm = message.guild is None
+        mentioned = any(u.id == self.bot.user.id for u in message.mentions)
+        if not (mentioned or is_dm) or not self.allowed_here(
+            message.guild.id if message.guild else None, message.channel.id
+        ):
+            return "", ()
+        text = re.sub(rf"<@!?{self.bot.user.id}>", " ", message.content)
+        text = " ".join(text.split())
+        ref = message.reference.message_id if message.reference else None
+        context = self.bot.conversations.context_for(ref) or self.bot.conversations.context_for(
+            message.channel.id
+        )
+        return text, context
+
+    async def _answer_message(
+        self, message: discord.Message, question: str, context: tuple[str, ...]
+    ) -> None:
+        wait = self.bot.cooldowns.retry_after(message.author.id)
+        if wait:
+            await message.reply(
+                f"Please wait a moment: try again in {max(1, round(wait))} s.",
+                allowed_mentions=NO_MENTIONS,
+                mention_author=False,
+                delete_after=min(wait, 30),
+            )
+            return
+        async with message.channel.typing():
+            result, fresh = await self.run_answer(question, None, context)
+        view = AnswerView(self, result, None)
+        embed = self.embed_for(result, fresh)
+        target = await self._thread_for(message, question)
+        if target is not None:
+            sent = await target.send(embed=embed, view=view, allowed_mentions=NO_MENTIONS)
+            self.bot.conversations.remember(target.id, (*context, question))
+        else:
+            sent = await message.reply(
+                embed=embed, view=view, allowed_mentions=NO_MENTIONS, mention_author=False
+            )
+        self.bot.conversations.remember(sent.id, (*context, question))
+
+    async def _thread_for(self, message: discord.Message, question: str) -> discord.Thread | None:
+        if not self.settings.answer_in_thread or not isinstance(
+            message.channel, discord.TextChannel
+        ):
+            return None
+        try:
+            return await message.create_thread(name=shorten(question, 90) or "Question")
+        except discord.HTTPException:
+            return None  # no permission to create threads here: reply in the channel instead
