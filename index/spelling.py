@@ -3,9 +3,8 @@
 People type to a bot as they type to a friend: "suposed", "succesful", "Gallagher" as
 "galagher". A misspelt rare word is the question's most telling word lost twice: the
 lexical search finds no passage with it, and MiniLM splits it into word pieces that
-mean something else. Measured on bbc-dev with one such typo in each question's rarest
-word: first quote 0.61 -> 0.49, answered 0.98 -> 0.85; corrected, 0.59 and 0.97
-(``benchmarks/quality.py``'s typo row).
+mean something else (``benchmarks/quality.py``'s typo rows measure what it costs and
+what correcting wins back: see benchmarks/README.md).
 
 A word is corrected only when no passage holds it, English does not know it either
 ("reset", "prune" and "belies" are words, not typos, whether or not the articles use

@@ -73,7 +73,7 @@ SENTENCE_FEATURES = (
     "next_cosine",
     "has_previous",
     "has_next",
-    "tuned_cosine",  # sentence cosine to the tuned question vector (index.question_tuning)
+    "tuned_cosine",  # sentence cosine to the tuned question vector (index.embedding.tuning)
     "tuned_cosine_gap",  # tuned cosine minus the best candidate's (as cosine_gap)
 )
 
