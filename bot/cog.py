@@ -14,10 +14,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from index.answers import Answer, answer
-from index.errors import ArticlebotError, IndexBusyError
+from index.errors import ArticlebotError, FetchError, IndexBusyError
 from index.indexer import IndexReport
 from index.types import Filters
-from index.web.fetch import FetchError, check_public, check_url
+from index.web.guard import check_public, check_url
 
 from .health import UNAVAILABLE, IndexUnavailable
 from .refresh import added_text, sync_status
