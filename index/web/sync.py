@@ -21,17 +21,11 @@ from ..progress import NoProgress, Progress
 from ..settings import Settings
 from ..types import Article, FetchState, RobotsRules, WebSource, WebState
 from .client import Fetched, Fetcher
-from .formats import (
-    Entry,
-    decode_page,
-    discover_feeds,
-    entry_article,
-    page_article,
-    parse_feed,
-    parse_sitemap,
-    sniff,
-    text_article,
-)
+from .formats.charset import decode_page
+from .formats.detect import sniff
+from .formats.feeds import Entry, entry_article, parse_feed
+from .formats.pages import discover_feeds, page_article, text_article
+from .formats.sitemaps import parse_sitemap
 
 MAX_SITEMAP_DEPTH = 3  # a sitemap index of sitemap indexes of sitemaps, no deeper
 
