@@ -4,7 +4,7 @@ Nothing here imports ``bot``; heavy libraries (torch, faiss, sentence-transforme
 are imported inside the functions that need them so the CLI starts instantly.
 
 The names below are the public surface the bot imports (``from index import ...``).
-Those whose modules import third-party libraries (pydantic, httpx) are loaded on first
+Those whose modules import third-party libraries (pydantic, numpy) are loaded on first
 use, so that ``import index`` stays as light as before: every CLI command pays it.
 """
 
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import (
     ArticlebotError,
     ConfigError,
+    FetchError,
     IndexBusyError,
     IndexDamagedError,
     IndexMissingError,
@@ -25,13 +26,13 @@ from .stores import open_store
 from .stores.base import check_compatible
 from .stores.feedback import open_feedback
 from .types import Filters
+from .web.guard import check_public, check_url
 
 if TYPE_CHECKING:
     from .answering import Answer, Quote, Source, answer
     from .indexer import FileFailure, IndexReport, run_index
     from .retrieval import Retriever, open_retriever
     from .settings import Settings
-    from .web.fetch import FetchError, check_public, check_url
 
 __version__ = "0.1.0"
 
@@ -47,9 +48,6 @@ _LAZY = {
     "FileFailure": ".indexer",
     "IndexReport": ".indexer",
     "run_index": ".indexer",
-    "FetchError": ".web.fetch",
-    "check_public": ".web.fetch",
-    "check_url": ".web.fetch",
 }
 
 

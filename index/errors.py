@@ -29,13 +29,44 @@ class IndexBusyError(ArticlebotError):
     """Another process is writing the same index."""
 
 
-class UnreadableFileError(ArticlebotError):
-    """One input file cannot be turned into articles; it is reported and skipped."""
+class UnreadableSourceError(ArticlebotError):
+    """One input (a file or a web page) cannot be turned into articles; it is reported
+    and skipped. ``reason`` says why."""
+
+    def __init__(self, where: object, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.reason = reason
+
+
+class UnreadableFileError(UnreadableSourceError):
+    """One input file cannot be turned into articles."""
 
     def __init__(self, path: object, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
+        super().__init__(path, reason)
         self.path = path
+
+
+class UnreadablePageError(UnreadableSourceError):
+    """A fetched web page, feed or sitemap cannot be turned into articles or listings."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(url, reason)
+        self.url = url
+
+
+class FetchError(ArticlebotError):
+    """A URL could not be fetched (or was refused); ``reason`` says why."""
+
+    def __init__(self, url: str, reason: str, *, status: int | None = None) -> None:
+        super().__init__(f"{url}: {reason}")
+        self.url = url
         self.reason = reason
+        self.status = status  # the HTTP status when the server answered with an error
+
+
+class HostRefusedError(FetchError):
+    """The host is not one to talk to (private address, unresolvable): robots.txt cannot
+    be asked either, so this passes through robots.txt handling unchanged."""
 
 
 class QuoteSpanError(ArticlebotError):

@@ -28,7 +28,7 @@ from .stores import open_store
 from .stores.base import IndexView, IndexWriter, Store, check_compatible
 from .types import Article, FetchState, FileRecord, Passage, WebChanges, WebSource, WebState
 from .web import state as web_state
-from .web.fetch import check_url
+from .web.guard import check_url
 
 if TYPE_CHECKING:
     import numpy as np
@@ -190,7 +190,7 @@ def plan_sources(
 ) -> list[WebSource]:
     """Remembered web sources, plus new URLs, minus removed ones (each checked: http(s)
     only, a host present)."""
-    from .web.fetch import FetchError
+    from .errors import FetchError
 
     try:
         added = [check_url(u) for u in urls]

@@ -88,7 +88,7 @@ def read_file(path: Path, max_bytes: int) -> ReadResult:
     elif suffix == ".jsonl":
         result = _read_jsonl(text, path)
     else:
-        result = ReadResult([_read_text(text, path)])
+        result = ReadResult([article_from_text(text, path)])
     if not result.articles:
         reason = "; ".join(result.problems) or "no article text found"
         raise UnreadableFileError(path, reason)
@@ -165,13 +165,15 @@ def split_header(body: str, title: str | None) -> tuple[str | None, str | None, 
     return title, "\n".join(captions) or None, rest
 
 
-def _read_text(raw: str, path: Path) -> Article:
+def article_from_text(raw: str, path: Path) -> Article:
+    """A plain-text or Markdown article: YAML front matter, then a headline-like first
+    line as the title and caption lines apart; failing a title, ``path``'s name is one."""
     text = normalize_text(raw)
     meta: dict[str, Any] = {}
     if m := _FRONT_MATTER.match(text + "\n"):
         meta = _parse_front_matter(m.group(1), path)
         text = normalize_text(text[m.end() :])
-    title, caption, body = split_header(text, _clean(meta.get("title")))
+    title, caption, body = split_header(text, clean_field(meta.get("title")))
     if not body:
         raise UnreadableFileError(path, "no article text (the file is empty)")
     return Article(
@@ -179,11 +181,11 @@ def _read_text(raw: str, path: Path) -> Article:
         path=str(path),
         title=title or _title_from_name(path),
         text=body,
-        url=_clean(meta.get("url")),
+        url=clean_field(meta.get("url")),
         date=iso_date(meta.get("date")),
-        author=_clean(meta.get("author")),
-        source=_clean(meta.get("source")),
-        caption=_clean(meta.get("caption")) or caption,
+        author=clean_field(meta.get("author")),
+        source=clean_field(meta.get("source")),
+        caption=clean_field(meta.get("caption")) or caption,
     )
 
 
@@ -245,12 +247,12 @@ def _read_html(raw: str, path: Path) -> Article:
     return Article(
         key=str(path),
         path=str(path),
-        title=_clean(data.get("title")) or _title_from_name(path),
+        title=clean_field(data.get("title")) or _title_from_name(path),
         text=text,
-        url=_clean(data.get("url")),
+        url=clean_field(data.get("url")),
         date=iso_date(data.get("date")),
-        author=_clean(data.get("author")),
-        source=_clean(data.get("sitename")),
+        author=clean_field(data.get("author")),
+        source=clean_field(data.get("sitename")),
     )
 
 
@@ -300,17 +302,17 @@ def _records_to_articles(records: Any, path: Path) -> ReadResult:
             )
             continue
         first_of[key] = n
-        url = _clean(record.get("url"))
+        url = clean_field(record.get("url"))
         result.articles.append(
             Article(
                 key=key,
                 path=str(path),
-                title=_clean(record.get("title")) or f"{_title_from_name(path)} #{n}",
+                title=clean_field(record.get("title")) or f"{_title_from_name(path)} #{n}",
                 text=text,
                 url=url,
                 date=iso_date(record.get("date")),
-                author=_clean(record.get("author")),
-                source=_clean(record.get("source")),
+                author=clean_field(record.get("author")),
+                source=clean_field(record.get("source")),
             )
         )
     return result
@@ -338,7 +340,8 @@ def iso_date(value: object) -> str | None:
     return None
 
 
-def _clean(value: object) -> str | None:
+def clean_field(value: object) -> str | None:
+    """A metadata value as NFC text, stripped; None when there is nothing left."""
     if value is None:
         return None
     text = unicodedata.normalize("NFC", str(value)).strip()

@@ -1,4 +1,4 @@
-"""index/web/fetch.py against a real HTTP server on 127.0.0.1 (tests/web_server.py).
+"""index/web/client.py and guard.py against a real HTTP server on 127.0.0.1 (tests/web_server.py).
 
 The server is a loopback address, so these tests pass ``allow_private=True``, except the
 ones about refusing private addresses.
@@ -10,6 +10,8 @@ import asyncio
 import gzip
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -17,21 +19,16 @@ import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from functools import cache
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
+from index.errors import FetchError
 from index.settings import Settings
-from index.web import fetch
-from index.web.fetch import (
-    MAX_REDIRECTS,
-    USER_AGENT,
-    Fetched,
-    Fetcher,
-    FetchError,
-    check_public,
-    check_url,
-)
+from index.web import client
+from index.web.client import MAX_REDIRECTS, USER_AGENT, Fetched, Fetcher
+from index.web.guard import check_public, check_url
 
 from .web_server import Site, send
 
@@ -114,6 +111,16 @@ def closed_port() -> int:
 
 
 # --- URLs ----------------------------------------------------------------------------------
+def test_guard_loads_no_http_client() -> None:
+    """The bot and the indexer check URLs on paths that must stay light."""
+    code = "import sys, index.web.guard; print('httpx' in sys.modules)"
+    repo = Path(__file__).resolve().parents[1]  # "-c" imports from the working folder
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo
+    )
+    assert out.stdout.strip() == "False"
+
+
 def test_check_url_normalises() -> None:
     assert check_url("HTTPS://example.com/a?b=1#frag") == "https://example.com/a?b=1"
     assert check_url(" http://example.com ") == "http://example.com/"
@@ -291,7 +298,7 @@ def test_at_most_two_requests_per_host_at_once(site: Site) -> None:
     tracker = Tracker(0.3)
     site.handle("/slow", tracker)
     elapsed = fetch_all(site, 6, delay=0)
-    assert tracker.peak == fetch.PER_HOST == 2
+    assert tracker.peak == client.PER_HOST == 2
     assert elapsed >= 0.9  # six requests, two at a time, 0.3 s each
 
 
@@ -518,7 +525,7 @@ def test_dns_rebinding_is_caught_after_connecting(
     async def looks_public(url: str) -> None:
         return None
 
-    monkeypatch.setattr(fetch, "check_public", looks_public)
+    monkeypatch.setattr(client, "check_public", looks_public)
     url = site.route("/page", "x")
     with pytest.raises(FetchError, match=re.escape("connected to 127.0.0.1, a loopback address")):
         run(lambda f: f.get(url), allow_private=False)

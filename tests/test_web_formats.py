@@ -7,21 +7,12 @@ import gzip
 
 import pytest
 
-from index.errors import UnreadableFileError
-from index.web.formats import (
-    Entry,
-    Feed,
-    Sitemap,
-    SitemapEntry,
-    decode_page,
-    discover_feeds,
-    entry_article,
-    page_article,
-    parse_feed,
-    parse_sitemap,
-    sniff,
-    text_article,
-)
+from index.errors import UnreadablePageError
+from index.web.formats.charset import decode_page
+from index.web.formats.detect import sniff
+from index.web.formats.feeds import Entry, Feed, entry_article, parse_feed
+from index.web.formats.pages import discover_feeds, page_article, text_article
+from index.web.formats.sitemaps import Sitemap, SitemapEntry, parse_sitemap
 
 FEED_URL = "https://news.example.com/feeds/world.xml"
 
@@ -352,9 +343,9 @@ def test_gzipped_feed() -> None:
     ],
 )
 def test_parse_feed_rejects_what_is_not_a_feed(body: bytes) -> None:
-    with pytest.raises(UnreadableFileError) as info:
+    with pytest.raises(UnreadablePageError) as info:
         parse_feed(body, FEED_URL)
-    assert info.value.path == FEED_URL
+    assert info.value.url == FEED_URL
     assert "not an RSS or Atom feed" in info.value.reason
 
 
@@ -435,9 +426,9 @@ def test_sitemap_xxe_does_not_read_local_files() -> None:
     ],
 )
 def test_parse_sitemap_rejects_what_is_not_a_sitemap(body: bytes, why: str) -> None:
-    with pytest.raises(UnreadableFileError) as info:
+    with pytest.raises(UnreadablePageError) as info:
         parse_sitemap(body, "https://a.example/sitemap.xml")
-    assert info.value.path == "https://a.example/sitemap.xml"
+    assert info.value.url == "https://a.example/sitemap.xml"
     assert why in info.value.reason
 
 
@@ -521,9 +512,9 @@ def test_decode_page_bom_and_binary() -> None:
     assert decode_page(body, "windows-1251", "https://e.com/a") == f"<p>{FRENCH}</p>"
     utf16 = codecs.BOM_UTF16_LE + f"<p>{RUSSIAN}</p>".encode("utf-16-le")
     assert decode_page(utf16, None, "https://e.com/a") == f"<p>{RUSSIAN}</p>"
-    with pytest.raises(UnreadableFileError) as info:
+    with pytest.raises(UnreadablePageError) as info:
         decode_page(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", None, "https://e.com/p.png")
-    assert info.value.path == "https://e.com/p.png"
+    assert info.value.url == "https://e.com/p.png"
     assert "binary" in info.value.reason
 
 
@@ -596,9 +587,9 @@ def test_page_article_without_metadata_falls_back_to_the_url() -> None:
     ],
 )
 def test_page_article_without_main_text(page: str) -> None:
-    with pytest.raises(UnreadableFileError) as info:
+    with pytest.raises(UnreadablePageError) as info:
         page_article(page, "https://e.com/empty")
-    assert info.value.path == "https://e.com/empty"
+    assert info.value.url == "https://e.com/empty"
     assert "no main text" in info.value.reason or "cannot parse HTML" in info.value.reason
 
 
@@ -620,9 +611,9 @@ def test_entry_article_from_full_text() -> None:
 
 
 def test_entry_article_needs_content() -> None:
-    with pytest.raises(UnreadableFileError) as info:
+    with pytest.raises(UnreadablePageError) as info:
         entry_article(_entry(content=None), LISTED)
-    assert info.value.path == LISTED
+    assert info.value.url == LISTED
 
 
 def test_entry_article_from_a_parsed_feed() -> None:
@@ -664,6 +655,6 @@ def test_text_article_front_matter_and_empty() -> None:
         "Ann",
     )
     assert article.text == "Body text here."
-    with pytest.raises(UnreadableFileError) as info:
+    with pytest.raises(UnreadablePageError) as info:
         text_article(" \n\n ", "https://e.com/empty.txt")
-    assert info.value.path == "https://e.com/empty.txt"
+    assert info.value.url == "https://e.com/empty.txt"

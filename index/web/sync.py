@@ -16,22 +16,16 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from ..errors import UnreadableFileError
+from ..errors import FetchError, UnreadablePageError, UnreadableSourceError
 from ..progress import NoProgress, Progress
 from ..settings import Settings
 from ..types import Article, FetchState, RobotsRules, WebSource, WebState
-from .fetch import Fetched, Fetcher, FetchError
-from .formats import (
-    Entry,
-    decode_page,
-    discover_feeds,
-    entry_article,
-    page_article,
-    parse_feed,
-    parse_sitemap,
-    sniff,
-    text_article,
-)
+from .client import Fetched, Fetcher
+from .formats.charset import decode_page
+from .formats.detect import sniff
+from .formats.feeds import Entry, entry_article, parse_feed
+from .formats.pages import discover_feeds, page_article, text_article
+from .formats.sitemaps import parse_sitemap
 
 MAX_SITEMAP_DEPTH = 3  # a sitemap index of sitemap indexes of sitemaps, no deeper
 
@@ -119,7 +113,7 @@ class _Sync:
         self.scan.listed.setdefault(source.url, set())
         try:
             got = await self._get(source.url)
-        except (FetchError, UnreadableFileError) as exc:
+        except (FetchError, UnreadableSourceError) as exc:
             run.error = _reason(exc)
             self._fail(source.url, run.error)
             return
@@ -165,9 +159,9 @@ class _Sync:
                 return not self.prune
             kind = sniff(got.body, got.content_type, got.final_url)
             if kind not in ("feed", "sitemap"):
-                raise UnreadableFileError(url, f"is {_a(kind)}, not a feed or sitemap")
+                raise UnreadablePageError(url, f"is {_a(kind)}, not a feed or sitemap")
             return await self._read_listing(source, url, got, kind, depth)
-        except (FetchError, UnreadableFileError) as exc:
+        except (FetchError, UnreadableSourceError) as exc:
             self._fail(url, _reason(exc))
             return False
 
@@ -239,7 +233,7 @@ class _Sync:
         run = self.scan.runs.setdefault(source, SourceRun())
         try:
             got = await self._get(page, listing=False)
-        except (FetchError, UnreadableFileError) as exc:
+        except (FetchError, UnreadableSourceError) as exc:
             if entry is not None and entry.content:  # the feed carries the full text
                 self.stored.add(page)
                 self.scan.changed.append((page, entry_article(entry, page)))
@@ -264,7 +258,7 @@ class _Sync:
             return True
         try:
             article = _article(page, got, entry)
-        except UnreadableFileError as exc:
+        except UnreadableSourceError as exc:
             if entry is not None and entry.content:
                 article = entry_article(entry, page)
             else:
@@ -309,7 +303,7 @@ def _article(page: str, got: Fetched, entry: Entry | None) -> Article:
         return page_article(decode_page(got.body, got.charset, page), page, entry=entry)
     if kind == "text":
         return text_article(decode_page(got.body, got.charset, page), page)
-    raise UnreadableFileError(page, f"is {_a(kind)}, not an article page")
+    raise UnreadablePageError(page, f"is {_a(kind)}, not an article page")
 
 
 def _is_home(url: str) -> bool:
@@ -327,6 +321,6 @@ def _a(kind: str) -> str:
 def _reason(exc: Exception) -> str:
     if isinstance(exc, FetchError):
         return exc.reason
-    if isinstance(exc, UnreadableFileError):
+    if isinstance(exc, UnreadableSourceError):
         return exc.reason
     return f"{type(exc).__name__}: {exc}"

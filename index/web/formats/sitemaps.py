@@ -1,0 +1,63 @@
+"""Sitemaps (the protocol's urlset and sitemapindex), plain or gzipped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# lxml ships no type hints; "unused-ignore" keeps these lines valid once stubs or a
+# mypy override for lxml appear.
+from lxml import etree  # type: ignore[import-untyped, unused-ignore]
+
+from ...errors import UnreadablePageError
+from ..inflate import gunzip
+from .links import absolute_url
+
+
+@dataclass(frozen=True)
+class SitemapEntry:
+    loc: str
+    lastmod: str | None  # as given (W3C datetime); a change stamp only
+
+
+@dataclass(frozen=True)
+class Sitemap:
+    pages: list[SitemapEntry]  # <urlset>
+    sitemaps: list[SitemapEntry]  # <sitemapindex>: child sitemaps to fetch
+
+
+def parse_sitemap(body: bytes, url: str) -> Sitemap:
+    """The pages (or child sitemaps) a sitemap lists, http(s) only, first of each kept."""
+    # No entities, no DTD loading, no network: a sitemap is untrusted XML (XXE).
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, huge_tree=False, recover=True, load_dtd=False
+    )
+    try:
+        root = etree.fromstring(gunzip(body, url), parser)
+    except etree.XMLSyntaxError as exc:
+        raise UnreadablePageError(url, f"not a sitemap: malformed XML ({exc})") from exc
+    if root is None:
+        raise UnreadablePageError(url, "not a sitemap: no XML found")
+    name = etree.QName(root).localname
+    if name not in ("urlset", "sitemapindex"):
+        raise UnreadablePageError(url, f"not a sitemap: the root element is <{name}>")
+    listed = _sitemap_entries(root, "url" if name == "urlset" else "sitemap", url)
+    return Sitemap(pages=listed, sitemaps=[]) if name == "urlset" else Sitemap([], listed)
+
+
+def _sitemap_entries(root: Any, item: str, url: str) -> list[SitemapEntry]:
+    entries: list[SitemapEntry] = []
+    seen: set[str] = set()
+    for el in root:
+        if not isinstance(el.tag, str) or etree.QName(el).localname != item:
+            continue  # comments, processing instructions, foreign elements
+        fields = {
+            etree.QName(child).localname: (child.text or "").strip()
+            for child in el
+            if isinstance(child.tag, str)
+        }
+        loc = absolute_url(fields.get("loc"), url)
+        if loc is not None and loc not in seen:
+            seen.add(loc)
+            entries.append(SitemapEntry(loc=loc, lastmod=fields.get("lastmod") or None))
+    return entries
