@@ -135,9 +135,9 @@ def main() -> None:
 
     import numpy as np
 
-    from index.models import resolve_model_path
-    from index.onnx_backend import OnnxEmbedder
-    from index.torch_backend import SentenceTransformerEmbedder
+    from index.embedding.model_path import resolve_model_path
+    from index.embedding.onnx_runtime import OnnxEmbedder
+    from index.embedding.torch_backend import SentenceTransformerEmbedder
 
     work: Path = args.work
     work.mkdir(parents=True, exist_ok=True)

@@ -19,9 +19,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 from . import english, ranking
-from .embedding import Embedder, embedder_backend, make_embedder
+from .embedding import Embedder, embedder_backend, make_embedder, make_question_embedder
 from .errors import ArticlebotError, ConfigError
-from .question_tuning import make_question_embedder
 from .ranking import Candidate, QueryTerms
 from .settings import Settings
 from .spelling import Correction

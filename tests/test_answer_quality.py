@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from index.answers import answer
-from index.embedding import make_embedder
+from index.embedding import make_embedder, make_question_embedder
 from index.indexer import run_index
-from index.question_tuning import make_question_embedder
 from index.ranking import SENTENCE_FEATURES
 from index.retriever import Retriever
 from index.settings import Settings
