@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,9 +106,9 @@ def make_corpus(files: list[Path], out: Path) -> Path:
 
 def indexer_embed(embedder: Any, texts: list[str]) -> Any:
     """Embed as ``run_index`` does (its own function, so the same grouping and sorting)."""
-    from index.indexer import IndexReport, NoProgress, _embed_new
+    from index.indexer import NoProgress, _embed_new
 
-    return _embed_new(embedder, texts, {}, NoProgress(), IndexReport())
+    return _embed_new(embedder, texts, {}, NoProgress(), "embedding").vectors
 
 
 def now() -> list[str]:
@@ -124,37 +125,45 @@ def run_json(args: list[str], env: dict[str, str]) -> tuple[float, dict[str, Any
     return elapsed, (json.loads(lines[-1]) if lines else {})
 
 
-def main() -> None:
+Row = tuple[str, float, int, float, float]  # label, seconds, texts, mean / min cosine
+
+
+@dataclass(frozen=True)
+class Texts:
+    """What the backends embed: the indexer's passages, and the baseline's paragraphs."""
+
+    passages: list[str]  # as chunked, repeats included
+    distinct: list[str]  # what run_index embeds (it embeds a text once)
+    paragraphs: list[str]
+    tokens: tuple[int, int]  # paragraphs, distinct passages
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, help="only the first N articles (sorted paths)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
     parser.add_argument("--skip-command", action="store_true", help="no subprocess runs")
     parser.add_argument("--work", type=Path, default=WORK / "backends")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    import numpy as np
 
-    from index.models import resolve_model_path
-    from index.onnx_backend import OnnxEmbedder
-    from index.torch_backend import SentenceTransformerEmbedder
+def make_embedders(
+    backends: list[str], cache: Path, batch_size: int
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """One embedder per backend, and the seconds of the one-time ONNX exports (timed
+    apart; every later run finds them in the cache)."""
+    from index.embedding.onnx_runtime import OnnxEmbedder
+    from index.embedding.torch_backend import SentenceTransformerEmbedder
 
-    work: Path = args.work
-    work.mkdir(parents=True, exist_ok=True)
-    cache = work / "models"
-    print(f"load average at start: {os.getloadavg()}; cores: {os.cpu_count()}", flush=True)
-
-    # One-time ONNX exports (timed apart; every later run finds them in the cache).
     export_s: dict[str, float] = {}
     embedders: dict[str, Any] = {}
-    for backend in args.backends:
+    for backend in backends:
         if backend == "torch":
-            embedders[backend] = SentenceTransformerEmbedder(
-                device="cpu", batch_size=args.batch_size
-            )
+            embedders[backend] = SentenceTransformerEmbedder(device="cpu", batch_size=batch_size)
             continue
         embedder = OnnxEmbedder(
-            cache_root=cache, quantized=backend == "onnx-int8", batch_size=args.batch_size
+            cache_root=cache, quantized=backend == "onnx-int8", batch_size=batch_size
         )
         fresh = not any(cache.glob(f"*-{backend}-*/model.onnx"))
         t = time.perf_counter()
@@ -162,23 +171,34 @@ def main() -> None:
         if fresh:
             export_s[backend] = time.perf_counter() - t
         embedders[backend] = embedder
+    return embedders, export_s
 
-    files = corpus_files(args.limit)
+
+def load_texts(files: list[Path], cache: Path) -> Texts:
+    from index.embedding.onnx_runtime import OnnxEmbedder
+
     counter = OnnxEmbedder(cache_root=cache)
     t = time.perf_counter()
-    texts = load_passages(files, counter.count_tokens, counter.max_tokens)
+    passages = load_passages(files, counter.count_tokens, counter.max_tokens)
     chunk_s = time.perf_counter() - t
-    print(f"{len(files)} articles -> {len(texts)} passages (read + chunk {chunk_s:.1f} s)")
-
+    print(f"{len(files)} articles -> {len(passages)} passages (read + chunk {chunk_s:.1f} s)")
     paragraphs = load_paragraphs(files)
-    distinct = list(dict.fromkeys(texts))  # what run_index embeds (it embeds a text once)
+    distinct = list(dict.fromkeys(passages))
     print(f"{len(distinct)} distinct passages")
     tokens = sum(counter.count_tokens(paragraphs)), sum(counter.count_tokens(distinct))
     print(f"{len(paragraphs)} paragraphs; tokens: paragraphs {tokens[0]:,}, passages {tokens[1]:,}")
+    return Texts(passages, distinct, paragraphs, tokens)
 
-    # Baseline: plain sentence-transformers, as a user of the library would call it.
+
+def baseline(texts: Texts) -> tuple[float, Any, Any]:
+    """Plain sentence-transformers, as a user of the library would call it: its encode
+    seconds on the paragraphs, a sample of the distinct passages and their vectors."""
+    import numpy as np
     from sentence_transformers import SentenceTransformer
 
+    from index.embedding.model_path import resolve_model_path
+
+    paragraphs, distinct = texts.paragraphs, texts.distinct
     plain = SentenceTransformer(resolve_model_path(""), device="cpu")
     plain.encode(paragraphs[:32], batch_size=32)
     t = time.perf_counter()
@@ -189,33 +209,36 @@ def main() -> None:
     reference = plain.encode(
         [distinct[i] for i in sample], batch_size=32, normalize_embeddings=True
     )
-    rows = [
-        (
-            "SentenceTransformer.encode(batch_size=32) on paragraphs (baseline)",
-            baseline_s,
-            len(paragraphs),
-            1.0,
-            1.0,
-        )
-    ]
+    return baseline_s, sample, reference
+
+
+def embedding_rows(
+    embedders: dict[str, Any], texts: Texts, sample: Any, reference: Any
+) -> list[Row]:
+    """Each backend through our embedder, as run_index calls it, with its cosine to torch."""
+    import numpy as np
+
+    rows: list[Row] = []
     for backend, embedder in embedders.items():
-        indexer_embed(embedder, texts[:64])  # load + warm up (not timed)
+        indexer_embed(embedder, texts.passages[:64])  # load + warm up (not timed)
         t = time.perf_counter()
-        vectors = indexer_embed(embedder, distinct)
+        vectors = indexer_embed(embedder, texts.distinct)
         seconds = time.perf_counter() - t
         cos = (np.asarray(vectors)[sample] * reference).sum(axis=1)
-        rows.append(
-            (
-                f"{backend} (our embedder, as run_index)",
-                seconds,
-                len(distinct),
-                cos.mean(),
-                cos.min(),
-            )
-        )
-        print(f"  {backend}: {len(distinct) / seconds:.1f} passages/s", flush=True)
+        label = f"{backend} (our embedder, as run_index)"
+        rows.append((label, seconds, len(texts.distinct), cos.mean(), cos.min()))
+        print(f"  {backend}: {len(texts.distinct) / seconds:.1f} passages/s", flush=True)
+    return rows
 
-    print(f"\n### Embedding ({len(files)} articles)\n")
+
+def print_embedding_table(
+    n_files: int,
+    rows: list[Row],
+    tokens: tuple[int, int],
+    baseline_s: float,
+    export_s: dict[str, float],
+) -> None:
+    print(f"\n### Embedding ({n_files} articles)\n")
     print("| embedder | texts | seconds | texts/s | tokens/s | baseline s ÷ s | cosine to torch |")
     print("|---|---|---|---|---|---|---|")
     for i, (label, seconds, count, mean, low) in enumerate(rows):
@@ -229,19 +252,27 @@ def main() -> None:
             "\nOne-time export (torch + sentence-transformers load, export, check): "
             + ", ".join(f"{b} {s:.1f} s" for b, s in export_s.items())
         )
-    if args.skip_command:
-        return
 
-    corpus = make_corpus(files, work / "corpus")
+
+def command_env(batch_size: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARTICLEBOT_")}
     env["ARTICLEBOT_DEVICE"] = "cpu"
-    env["ARTICLEBOT_BATCH_SIZE"] = str(args.batch_size)
+    env["ARTICLEBOT_BATCH_SIZE"] = str(batch_size)
+    env["ARTICLEBOT_FOLLOW_EXTERNAL_LINKS"] = "true"  # the corpus is links into BBC's folder
+    return env
+
+
+def run_commands(
+    backends: list[str], corpus: Path, work: Path, cache: Path, env: dict[str, str]
+) -> list[tuple[str, float, dict[str, Any], dict[str, Any]]]:
+    """The whole ``articlebot index`` command per backend (fresh index, the export made
+    above, as a previous run leaves it), then a fresh process answering one question."""
     command_rows = []
-    for backend in args.backends:
+    for backend in backends:
         index_dir = work / f"index-{backend}"
         shutil.rmtree(index_dir, ignore_errors=True)
         index_dir.mkdir(parents=True)
-        if backend != "torch":  # the export made above, as a previous run leaves it
+        if backend != "torch":
             (index_dir / "models").symlink_to(cache.resolve())
         paths = [str(index_dir), str(corpus)]
         seconds, report = run_json(
@@ -257,8 +288,15 @@ def main() -> None:
         )
         command_rows.append((backend, seconds, report, first))
         print(f"  articlebot index ({backend}): {seconds:.1f} s", flush=True)
+    return command_rows
 
-    print(f"\n### Whole `articlebot index` command ({len(files)} articles, fresh index)\n")
+
+def print_command_table(
+    n_files: int,
+    command_rows: list[tuple[str, float, dict[str, Any], dict[str, Any]]],
+    baseline_s: float,
+) -> None:
+    print(f"\n### Whole `articlebot index` command ({n_files} articles, fresh index)\n")
     print("| backend | seconds | passages | baseline encode / command | target |")
     print("|---|---|---|---|---|")
     for backend, seconds, report, _ in command_rows:
@@ -266,6 +304,47 @@ def main() -> None:
             f"| {backend} | {seconds:.1f} | {report.get('passages')} | "
             f"{baseline_s / seconds:.2f}x | >= 3x |"
         )
+
+
+def print_first_answers(answers: list[tuple[str, dict[str, Any]]]) -> None:
+    print("\n### A fresh process: open the index, answer one question\n")
+    print("| backend | seconds to first answer | warm answer ms | peak RSS MB | torch imported |")
+    print("|---|---|---|---|---|")
+    for backend, first in answers:
+        print(
+            f"| {backend} | {first['first_answer_s']:.2f} | {first['warm_answer_ms']:.1f} | "
+            f"{first['maxrss_mb']:.0f} | {'yes' if first['torch'] else 'no'} |"
+        )
+
+
+def main() -> None:
+    args = parse_args()
+    work: Path = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    cache = work / "models"
+    print(f"load average at start: {os.getloadavg()}; cores: {os.cpu_count()}", flush=True)
+    embedders, export_s = make_embedders(args.backends, cache, args.batch_size)
+    files = corpus_files(args.limit)
+    texts = load_texts(files, cache)
+    baseline_s, sample, reference = baseline(texts)
+    rows: list[Row] = [
+        (
+            "SentenceTransformer.encode(batch_size=32) on paragraphs (baseline)",
+            baseline_s,
+            len(texts.paragraphs),
+            1.0,
+            1.0,
+        )
+    ]
+    rows += embedding_rows(embedders, texts, sample, reference)
+    print_embedding_table(len(files), rows, texts.tokens, baseline_s, export_s)
+    if args.skip_command:
+        return
+
+    env = command_env(args.batch_size)
+    corpus = make_corpus(files, work / "corpus")
+    command_rows = run_commands(args.backends, corpus, work, cache, env)
+    print_command_table(len(files), command_rows, baseline_s)
     answers = [(backend, first) for backend, _, _, first in command_rows]
     if "torch" not in args.backends and "onnx" in args.backends:
         # torch queries an fp32 ONNX index (the same vectors): the RSS / start-up comparison
@@ -275,14 +354,7 @@ def main() -> None:
             [sys.executable, "-c", _FIRST_ANSWER, onnx_index, "torch", QUESTION, *now()], env
         )
         answers.insert(0, ("torch (on the onnx index)", first))
-    print("\n### A fresh process: open the index, answer one question\n")
-    print("| backend | seconds to first answer | warm answer ms | peak RSS MB | torch imported |")
-    print("|---|---|---|---|---|")
-    for backend, first in answers:
-        print(
-            f"| {backend} | {first['first_answer_s']:.2f} | {first['warm_answer_ms']:.1f} | "
-            f"{first['maxrss_mb']:.0f} | {'yes' if first['torch'] else 'no'} |"
-        )
+    print_first_answers(answers)
     print(f"\nload average at end: {os.getloadavg()}")
 
 

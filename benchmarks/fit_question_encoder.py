@@ -1,5 +1,5 @@
-"""Fit the question encoder (``index/question_tuning.npz``): BitFit of the bundled MiniLM
-for questions, and one per cross-validation fold for the held-out numbers.
+"""Fit the question encoder (``index/embedding/question_tuning.npz``): BitFit of the
+bundled MiniLM for questions, and one per cross-validation fold for the held-out numbers.
 
     python benchmarks/fit_question_encoder.py          # the folds, then the shipped one
     python benchmarks/fit_question_encoder.py --folds-only
@@ -74,7 +74,7 @@ def fit(train: list[Sample]) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    from index.models import resolve_model_path
+    from index.embedding.model_path import resolve_model_path
     from index.settings import DEFAULT_MODEL
 
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -124,7 +124,7 @@ def meta(n_questions: int, what: str) -> dict[str, Any]:
 
 def main() -> None:
     from benchmarks import fit_ranker
-    from index.question_tuning import TUNING_PATH, save_tuning
+    from index.embedding.tuning import TUNING_PATH, save_tuning
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--index-dir", type=Path, default=WORK / "quality" / "onnx-int8")

@@ -114,7 +114,7 @@ def collect(retriever: Any, questions: list[Question], encoders: list[Any] | Non
 def fold_encoders(settings: Any) -> list[Any]:
     """The question encoders fitted without each fold (fit_question_encoder.py)."""
     from benchmarks.fit_question_encoder import fold_path
-    from index.question_tuning import make_question_embedder
+    from index.embedding import make_question_embedder
 
     paths = [fold_path(k) for k in range(FOLDS)]
     if not all(p.is_file() for p in paths):
@@ -268,8 +268,7 @@ def _share(values: list[float], th: float, above: bool) -> float:
 
 def open_benchmark_retriever(index_dir: Path, *, tuned: bool = True) -> Any:
     """The benchmark index's retriever; ``tuned``: with the shipped question encoder."""
-    from index.embedding import make_embedder
-    from index.question_tuning import make_question_embedder
+    from index.embedding import make_embedder, make_question_embedder
     from index.retrieval import Retriever
     from index.settings import Settings
 

@@ -96,9 +96,9 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def prepare_question_encoder(settings: Settings) -> None:
-    """Export the tuned question encoder (``index.question_tuning``) with the index, so the
+    """Export the tuned question encoder (``index.embedding.tuning``) with the index, so the
     first question does not wait ~30 s for it (a no-op once cached, and for torch)."""
-    from .question_tuning import make_question_embedder
+    from .embedding import make_question_embedder
 
     encoder = make_question_embedder(settings)
     if encoder is not None and settings.effective_backend != "torch":

@@ -12,9 +12,8 @@ import pytest
 
 from index.answering import answer, rank
 from index.answering.features import SENTENCE_FEATURES
-from index.embedding import make_embedder
+from index.embedding import make_embedder, make_question_embedder
 from index.indexer import run_index
-from index.question_tuning import make_question_embedder
 from index.retrieval import Retriever
 from index.settings import Settings
 

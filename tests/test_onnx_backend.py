@@ -19,15 +19,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from index.embedding import embedder_backend, make_embedder
+from index.embedding.onnx_files import ONNX_NAME
+from index.embedding.onnx_runtime import OnnxEmbedder, batches
+from index.embedding.torch_backend import SentenceTransformerEmbedder
+from index.embedding.tuning import load_tuning
 from index.errors import ConfigError, IndexMismatchError
 from index.indexer import run_index
-from index.onnx_backend import ONNX_NAME, OnnxEmbedder, batches
-from index.question_tuning import load_tuning
 from index.retrieval import Retriever
 from index.settings import Settings
 from index.stores.base import SCHEMA_VERSION, check_compatible
 from index.stores.local import Snapshot
-from index.torch_backend import SentenceTransformerEmbedder
 
 from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, REPO, HashEmbedder, write
 
@@ -244,9 +245,9 @@ def test_export_is_fused_and_says_so(onnx_cache: Path) -> None:
 def test_model_the_fusions_miss_is_exported_unfused(
     tmp_path: Path, torch_vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import index.onnx_backend as backend
+    import index.embedding.onnx_export as export
 
-    monkeypatch.setattr(backend, "fuse", lambda source, target, files: False)
+    monkeypatch.setattr(export, "fuse", lambda source, target, files: False)
     embedder = OnnxEmbedder(cache_root=tmp_path, quantized=False)
     assert json.loads((embedder.model_path.parent / "export.json").read_text())["fused"] is False
     assert cosines(embedder.embed(TEXTS), torch_vectors).min() >= 0.9999
@@ -256,13 +257,13 @@ def test_model_the_fusions_miss_is_exported_unfused(
 def test_export_killed_midway_leaves_no_cache(
     onnx_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import index.onnx_backend as backend
+    import index.embedding.onnx_export as export
 
     def crash(source: Path, target: Path) -> None:
         target.write_bytes(b"half a model")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(backend, "quantize", crash)
+    monkeypatch.setattr(export, "quantize", crash)
     with pytest.raises(KeyboardInterrupt):
         _ = OnnxEmbedder(cache_root=tmp_path, quantized=True).model_path
     assert list(tmp_path.iterdir()) == []
@@ -285,7 +286,8 @@ settings = Settings(_env_file=None, index_dir=Path(sys.argv[1]), corpus=[Path(sy
                     backend=sys.argv[3], device="cpu")
 report = run_index(settings, make_embedder(settings))
 ans = answer(Retriever(settings), "How much did Time Warner's quarterly profits rise?")
-heavy = sorted(m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules)
+heavy = ("torch", "transformers", "sentence_transformers", "onnx")
+heavy = sorted(m for m in heavy if m in sys.modules)
 print(json.dumps({"heavy": heavy, "passages": report.passages, "quotes": [q.text for q in ans.quotes],
                   "backend": Snapshot.open(settings.index_dir).manifest["backend"]}))
 """

@@ -1,4 +1,4 @@
-"""The tuned question encoder (index.question_tuning): deltas saved, loaded and applied
+"""The tuned question encoder (index.embedding.tuning): deltas saved, loaded and applied
 to the real model, an ONNX export of its own, and where there is none."""
 
 from __future__ import annotations
@@ -8,16 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from index.embedding import make_question_embedder
+from index.embedding.onnx_runtime import OnnxEmbedder
+from index.embedding.torch_backend import SentenceTransformerEmbedder
+from index.embedding.tuning import TUNING_PATH, load_tuning, save_tuning
 from index.errors import ConfigError
-from index.onnx_backend import OnnxEmbedder
-from index.question_tuning import (
-    TUNING_PATH,
-    load_tuning,
-    make_question_embedder,
-    save_tuning,
-)
 from index.settings import Settings
-from index.torch_backend import SentenceTransformerEmbedder
 
 QUESTIONS = ["Who is trying to mend relations between Turkey and Israel?", "why did he quit"]
 BIAS = "0.model.encoder.layer.5.output.dense.bias"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from index.chunking import chunk_article
+from index.embedding.torch_backend import SentenceTransformerEmbedder
 from index.readers import read_file
-from index.torch_backend import SentenceTransformerEmbedder
 from index.types import Article
 
 from .conftest import BBC

@@ -15,9 +15,8 @@ import time
 from typing import TYPE_CHECKING, Literal
 
 from .. import english
-from ..embedding import Embedder, embedder_backend, make_embedder
+from ..embedding import Embedder, embedder_backend, make_embedder, make_question_embedder
 from ..errors import ArticlebotError
-from ..question_tuning import make_question_embedder
 from ..settings import Settings
 from ..spelling import Correction
 from ..stores import open_store

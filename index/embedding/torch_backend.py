@@ -8,14 +8,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
-from .models import resolve_model_path
-from .settings import DEFAULT_MODEL, Settings
+from ..errors import ConfigError
+from ..settings import DEFAULT_MODEL, Settings
+from .model_path import resolve_model_path
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from .question_tuning import Tuning
+    from .tuning import Tuning
 
 
 class SentenceTransformerEmbedder:
@@ -30,7 +30,7 @@ class SentenceTransformerEmbedder:
         tuning: Tuning | None = None,
     ):
         self._model_name = model or DEFAULT_MODEL
-        self._tuning = tuning  # the question encoder's deltas (index.question_tuning)
+        self._tuning = tuning  # the question encoder's deltas (index.embedding.tuning)
         self._device = device
         self._batch_size = batch_size
         self._model: Any = None
@@ -82,7 +82,7 @@ class SentenceTransformerEmbedder:
                 "to a local sentence-transformers folder, or leave it unset for the bundled model."
             ) from exc
         if self._tuning is not None:
-            from .question_tuning import apply_tuning
+            from .tuning import apply_tuning
 
             apply_tuning(model, self._tuning)
             model.eval()

@@ -3,8 +3,8 @@ else as given (a sentence-transformers name or a local folder)."""
 
 from __future__ import annotations
 
-from .errors import ConfigError
-from .settings import DEFAULT_MODEL
+from ..errors import ConfigError
+from ..settings import DEFAULT_MODEL
 
 
 def resolve_model_path(model: str) -> str:

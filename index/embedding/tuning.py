@@ -12,7 +12,8 @@ by the plain model, so an index needs no rebuild: only the answer model's
 
 The change is a file of parameter deltas (``question_tuning.npz``, ~120 KB) for the
 default model only; with any other model there is no question encoder and
-``tuned_cosine`` falls back to the plain cosine.
+``tuned_cosine`` falls back to the plain cosine. ``index.embedding.make_question_embedder``
+builds the encoder for a backend; this module imports no backend.
 """
 
 from __future__ import annotations
@@ -24,13 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
-from .settings import DEFAULT_MODEL, Settings
+from ..errors import ConfigError
+from ..settings import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     import numpy as np
-
-    from .embedding import Embedder
 
 TUNING_PATH = Path(__file__).with_name("question_tuning.npz")
 _META = "__meta__"
@@ -92,26 +91,3 @@ def apply_tuning(st_model: Any, tuning: Tuning) -> None:
             if tuple(param.shape) != delta.shape:
                 raise ConfigError(f"The question tuning's {name} has the wrong shape.")
             param.add_(torch.from_numpy(delta).to(param.device, param.dtype))
-
-
-def make_question_embedder(settings: Settings, path: Path = TUNING_PATH) -> Embedder | None:
-    """The tuned question encoder for ``settings``' backend, or None where there is none
-    (another model than the one the tuning was fitted to, or no tuning file)."""
-    if not settings.model_is_default or not path.is_file():
-        return None
-    tuning = load_tuning(path)
-    if settings.effective_backend == "torch":
-        from .torch_backend import SentenceTransformerEmbedder
-
-        return SentenceTransformerEmbedder(
-            settings.model, settings.device, settings.batch_size, tuning=tuning
-        )
-    from .onnx_backend import OnnxEmbedder
-
-    return OnnxEmbedder(
-        settings.model,
-        cache_root=settings.index_dir / "models",
-        quantized=settings.backend == "onnx-int8",
-        batch_size=settings.batch_size,
-        tuning=tuning,
-    )
