@@ -100,7 +100,7 @@ def stats(values: Sequence[float]) -> tuple[float, float, float]:
 def ef_search(ef: int) -> Iterator[None]:
     """Stores opened inside use ``ef`` for HNSW searches: the pool sets ``EF_SEARCH`` on
     each new connection, so a new store (new pool) picks the patched value up."""
-    from index.stores import postgres
+    from index.stores.postgres import pool as postgres
 
     old = postgres.EF_SEARCH
     postgres.EF_SEARCH = ef

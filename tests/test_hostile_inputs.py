@@ -16,7 +16,7 @@ from index import retriever as retriever_module
 from index.indexer import run_index
 from index.retriever import LRU, Retriever
 from index.settings import Settings
-from index.stores.local import Snapshot
+from index.stores.local.snapshot import Snapshot
 
 from .conftest import ARTICLE_A, ARTICLE_B, REPO, HashEmbedder, write
 

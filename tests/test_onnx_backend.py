@@ -26,7 +26,7 @@ from index.question_tuning import load_tuning
 from index.retriever import Retriever
 from index.settings import Settings
 from index.stores.base import SCHEMA_VERSION, check_compatible
-from index.stores.local import Snapshot
+from index.stores.local.snapshot import Snapshot
 from index.torch_backend import SentenceTransformerEmbedder
 
 from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, REPO, HashEmbedder, write
@@ -279,7 +279,7 @@ from index.indexer import run_index
 from index.embedding import make_embedder
 from index.retriever import Retriever
 from index.settings import Settings
-from index.stores.local import Snapshot
+from index.stores.local.snapshot import Snapshot
 
 settings = Settings(_env_file=None, index_dir=Path(sys.argv[1]), corpus=[Path(sys.argv[2])],
                     backend=sys.argv[3], device="cpu")
