@@ -19,9 +19,7 @@ class FeedbackStore:
 
     @property
     def enabled(self) -> bool:
-        return self.log.off_reason is None and not (
-            isinstance(self.log, SqliteFeedback) and self.log._conn is None
-        )
+        return self.log.off_reason is None and self.log.writable
 
     @property
     def off_reason(self) -> str | None:
