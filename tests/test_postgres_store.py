@@ -141,7 +141,7 @@ def test_unset_threshold_is_the_stores_own_default(
 
 
 def test_unreachable_database_is_one_clear_line(settings: Settings) -> None:
-    from index.stores.pgserver import free_port
+    from index.devtools.pgserver import free_port
 
     url = f"postgresql://articlebot@127.0.0.1:{free_port()}/articlebot"
     bad = settings.model_copy(update={"database_url": SecretStr(url)})
