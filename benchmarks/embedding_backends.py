@@ -359,7 +359,7 @@ def main() -> None:
 
 
 def _manifest(index_dir: Path) -> dict[str, Any]:
-    from index.stores.local import Snapshot
+    from index.stores.local.snapshot import Snapshot
 
     snapshot = Snapshot.open(index_dir)
     try:

@@ -9,7 +9,7 @@ one); the real corpus is the index quality.py built with it. A synthetic index r
 the backend it was built for; ones built before manifests recorded a backend count as
 torch, which the fp32 ``onnx`` backend (same vectors) may query and ``onnx-int8`` may not.
 
-Synthetic indexes are written with the project's own store (GenerationWriter), so the
+Synthetic indexes are written with the project's own store (LocalWriter), so the
 index type is chosen by size exactly as `articlebot index` would (HNSW above
 ARTICLEBOT_ANN_THRESHOLD). Texts are Zipf-distributed pseudo-words; vectors are random
 unit vectors. Queries are real questions embedded by the real model.
@@ -38,7 +38,8 @@ def pct(values: list[float], q: float) -> float:
 
 def build_synthetic(index_dir: Path, n: int, dim: int, ann_threshold: int, backend: str) -> float:
     """Write an index of ``n`` synthetic passages; returns build seconds."""
-    from index.stores.local import GenerationWriter, index_exists
+    from index.stores.local.generations import index_exists
+    from index.stores.local.writer import LocalWriter
     from index.types import Article, Passage
 
     if index_exists(index_dir):
@@ -48,7 +49,7 @@ def build_synthetic(index_dir: Path, n: int, dim: int, ann_threshold: int, backe
     ranks = np.arange(1, len(vocab) + 1)
     probs = (1 / ranks) / (1 / ranks).sum()
     started = time.perf_counter()
-    writer = GenerationWriter(index_dir, fresh=True)
+    writer = LocalWriter(index_dir, fresh=True)
     per_article = 10
     for a in range(n // per_article):
         words = rng.choice(len(vocab), size=(per_article, 60), p=probs)

@@ -1,5 +1,5 @@
 """The local store (SQLite + FAISS) and PostgreSQL + pgvector side by side, on a throwaway
-cluster (``index.stores.pgserver``) under /tmp/articlebot-bench/postgres.
+cluster (``index.devtools.pgserver``) under /tmp/articlebot-bench/postgres.
 
     python benchmarks/postgres.py [--synthetic 100000] [--skip-quality]
                                   [--only-synthetic | --only-fresh-index]
@@ -100,7 +100,7 @@ def stats(values: Sequence[float]) -> tuple[float, float, float]:
 def ef_search(ef: int) -> Iterator[None]:
     """Stores opened inside use ``ef`` for HNSW searches: the pool sets ``EF_SEARCH`` on
     each new connection, so a new store (new pool) picks the patched value up."""
-    from index.stores import postgres
+    from index.stores.postgres import pool as postgres
 
     old = postgres.EF_SEARCH
     postgres.EF_SEARCH = ef
@@ -646,7 +646,7 @@ def main() -> None:
     print_header()
     shutil.rmtree(PG_WORK, ignore_errors=True)
     PG_WORK.mkdir(parents=True)
-    from index.stores.pgserver import create_cluster
+    from index.devtools.pgserver import create_cluster
 
     clusters = [create_cluster(PG_WORK / "primary")]
     try:

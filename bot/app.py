@@ -12,7 +12,6 @@ from typing import Any
 import discord
 
 from index import ConfigError, Settings, check_compatible, open_store
-from index.stores.postgres import PostgresStore
 
 from .ask import AskCog
 from .base import on_app_command_error
@@ -33,11 +32,7 @@ def check_index(settings: Settings) -> None:
     one clear line (an ArticlebotError: the CLI prints it and exits with code 2)."""
     store = open_store(settings, read=True)
     try:
-        if isinstance(store, PostgresStore):
-            # One plain connection first: an unreachable server fails at once with its
-            # reason ("Connection refused"), where the reading pool would retry for 15 s
-            # and report only that it timed out.
-            store.connect(store.read_url).close()
+        store.check_reachable()  # at once, with the reason, before a pool would retry
         view = store.open_view()
         try:
             check_compatible(view.manifest, settings.model, backend=settings.effective_backend)
@@ -46,8 +41,7 @@ def check_index(settings: Settings) -> None:
     except _database_errors() as exc:  # one the store did not translate (a bad URL...)
         raise ConfigError(f"Cannot read the index: {one_line(exc)}") from None
     finally:
-        if isinstance(store, PostgresStore):
-            store.close()  # the bot's retriever opens its own pool
+        store.close()  # the bot's retriever opens its own connections
 
 
 def _database_errors() -> tuple[type[Exception], ...]:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from index.answering import Answer
-from index.stores.feedback import FeedbackLog, SqliteFeedback
+from index import Answer, FeedbackLog, SqliteFeedback
 
 
 class FeedbackStore:
@@ -19,9 +18,7 @@ class FeedbackStore:
 
     @property
     def enabled(self) -> bool:
-        return self.log.off_reason is None and not (
-            isinstance(self.log, SqliteFeedback) and self.log._conn is None
-        )
+        return self.log.off_reason is None and self.log.writable
 
     @property
     def off_reason(self) -> str | None:

@@ -24,7 +24,7 @@ from .errors import (
 from .sentences import sentence_spans
 from .stores import open_store
 from .stores.base import check_compatible
-from .stores.feedback import open_feedback
+from .stores.feedback import FeedbackLog, SqliteFeedback, open_feedback
 from .types import Filters
 from .web.guard import check_public, check_url
 
@@ -63,6 +63,7 @@ __all__ = [
     "Answer",
     "ArticlebotError",
     "ConfigError",
+    "FeedbackLog",
     "FetchError",
     "FileFailure",
     "Filters",
@@ -74,6 +75,7 @@ __all__ = [
     "Retriever",
     "Settings",
     "Source",
+    "SqliteFeedback",
     "answer",
     "check_compatible",
     "check_public",

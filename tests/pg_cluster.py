@@ -1,4 +1,4 @@
-"""Fixtures for tests against a REAL PostgreSQL 16 + pgvector server (index/stores/pgserver.py).
+"""Fixtures for tests against a REAL PostgreSQL 16 + pgvector server (index/devtools/pgserver.py).
 
 Bind them by name in a test module (``from .pg_cluster import pg_url`` would trip ruff's F811
 on every test taking ``pg_url`` as an argument)::
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from index.stores.pgserver import LocalCluster, create_cluster
+from index.devtools.pgserver import LocalCluster, create_cluster
 
 
 def let_postgres_through(folder: Path) -> None:

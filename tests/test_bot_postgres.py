@@ -26,12 +26,12 @@ from pydantic import SecretStr
 from bot.app import check_index
 from bot.health import UNAVAILABLE
 from index.cli import main as cli_main
+from index.devtools.pgserver import LocalCluster, create_cluster, free_port
 from index.errors import IndexMissingError
 from index.indexer import run_index
 from index.retrieval import Retriever
 from index.settings import Settings
 from index.stores.local import LocalStore
-from index.stores.pgserver import LocalCluster, create_cluster, free_port
 from index.stores.postgres import PostgresStore
 
 from . import pg_cluster as fixtures

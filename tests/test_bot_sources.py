@@ -20,7 +20,7 @@ import bot.refresh as refresh_module
 from index.indexer import run_index
 from index.retrieval import Retriever
 from index.settings import Settings
-from index.stores.local import writer_lock
+from index.stores.local.lock import writer_lock
 
 from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder
 from .fake_discord import FakeDiscord, RecordedRequest

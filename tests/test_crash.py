@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from index.stores.local import Snapshot
+from index.stores.local.snapshot import Snapshot
 
 from .conftest import BBC
 from .test_indexer import check_consistent

@@ -17,7 +17,7 @@ from index.retrieval import Retriever
 from index.retrieval import snapshot as snapshot_module
 from index.retrieval.cache import LRU
 from index.settings import Settings
-from index.stores.local import Snapshot
+from index.stores.local.snapshot import Snapshot
 
 from .conftest import ARTICLE_A, ARTICLE_B, REPO, HashEmbedder, write
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from index.indexer import run_index
 from index.settings import Settings
-from index.stores.local import DB_NAME, current_generation_dir
+from index.stores.local.generations import DB_NAME, current_generation_dir
 
 from .conftest import HashEmbedder
 

@@ -12,7 +12,8 @@ import pytest
 from index.errors import ConfigError, IndexBusyError, IndexMismatchError, IndexMissingError
 from index.indexer import run_index
 from index.settings import Settings
-from index.stores.local import Snapshot, writer_lock
+from index.stores.local.lock import writer_lock
+from index.stores.local.snapshot import Snapshot
 
 from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder, write
 

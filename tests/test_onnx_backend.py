@@ -28,7 +28,7 @@ from index.indexer import run_index
 from index.retrieval import Retriever
 from index.settings import Settings
 from index.stores.base import SCHEMA_VERSION, check_compatible
-from index.stores.local import Snapshot
+from index.stores.local.snapshot import Snapshot
 
 from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, REPO, HashEmbedder, write
 
@@ -280,7 +280,7 @@ from index.indexer import run_index
 from index.embedding import make_embedder
 from index.retrieval import Retriever
 from index.settings import Settings
-from index.stores.local import Snapshot
+from index.stores.local.snapshot import Snapshot
 
 settings = Settings(_env_file=None, index_dir=Path(sys.argv[1]), corpus=[Path(sys.argv[2])],
                     backend=sys.argv[3], device="cpu")

@@ -1,4 +1,4 @@
-"""The local PostgreSQL server (index/stores/pgserver.py), for real: pgvector works, a replica
+"""The local PostgreSQL server (index/devtools/pgserver.py), for real: pgvector works, a replica
 streams, the command starts and stops a server, and as root it all runs as ``postgres``."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from index.stores import pgserver as pgserver_module
-from index.stores.pgserver import (
+from index.devtools import pgserver as pgserver_module
+from index.devtools.pgserver import (
     LocalCluster,
     PgServerError,
     create_cluster,
@@ -98,7 +98,7 @@ def test_stop_and_start_again_keep_the_data(pg_cluster: LocalCluster) -> None:
 
 def pgserver(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "index.stores.pgserver", *args],
+        [sys.executable, "-m", "index.devtools.pgserver", *args],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -132,7 +132,7 @@ def test_the_command_starts_reports_and_stops(tmp_path: Path) -> None:
 def test_the_command_explains_a_missing_cluster(tmp_path: Path) -> None:
     result = pgserver("status", "--data", str(tmp_path / "nothing"))
     assert result.returncode == 2
-    assert "start one with python -m index.stores.pgserver start" in result.stderr
+    assert "start one with python -m index.devtools.pgserver start" in result.stderr
 
 
 def test_a_missing_wheel_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

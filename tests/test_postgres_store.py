@@ -127,7 +127,8 @@ def test_unset_threshold_is_the_stores_own_default(
 ) -> None:
     """ARTICLEBOT_ANN_THRESHOLD unset: each store applies its own default (PostgreSQL's
     exact scan costs more than FAISS's, so it goes HNSW far sooner)."""
-    from index.stores import local, postgres
+    from index.stores.local import dense as local
+    from index.stores.postgres import vectors as postgres
 
     assert pg_settings.ann_threshold is None
     assert postgres.DEFAULT_ANN_THRESHOLD < local.DEFAULT_ANN_THRESHOLD
@@ -140,7 +141,7 @@ def test_unset_threshold_is_the_stores_own_default(
 
 
 def test_unreachable_database_is_one_clear_line(settings: Settings) -> None:
-    from index.stores.pgserver import free_port
+    from index.devtools.pgserver import free_port
 
     url = f"postgresql://articlebot@127.0.0.1:{free_port()}/articlebot"
     bad = settings.model_copy(update={"database_url": SecretStr(url)})
@@ -194,7 +195,7 @@ def test_kill_mid_run_leaves_the_old_corpus(pg_settings: Settings, tmp_path: Pat
         "from tests.conftest import HashEmbedder;"
         "from index.settings import Settings; from index.indexer import run_index;"
         "from pathlib import Path;"
-        "import time, index.stores.postgres as pg;"
+        "import time, index.stores.postgres.writer as pg;"
         "add = pg.PostgresWriter.add_article\n"
         "def slow(self, *a, **k):\n    time.sleep(0.01); return add(self, *a, **k)\n"
         "pg.PostgresWriter.add_article = slow\n"
@@ -234,7 +235,7 @@ def test_feedback_is_shared_in_the_database(pg_settings: Settings, tmp_path: Pat
 def test_hnsw_build_memory_keeps_a_larger_server_setting() -> None:
     """At least 1 GB for the in-memory graph; an operator's 4 GB (needed past ~500k
     passages) is kept, not lowered to 1 GB."""
-    from index.stores.postgres import hnsw_build_memory
+    from index.stores.postgres.vectors import hnsw_build_memory
 
     assert hnsw_build_memory(64 * 2**20) == "1GB"
     assert hnsw_build_memory(2**30) is None

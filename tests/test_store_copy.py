@@ -20,7 +20,8 @@ from index.settings import Settings
 from index.stores.base import IndexView, closing_view
 from index.stores.copy import copy_index
 from index.stores.local import LocalStore
-from index.stores.postgres import PostgresStore, PostgresWriter
+from index.stores.postgres import PostgresStore
+from index.stores.postgres.writer import PostgresWriter
 from index.types import Hit
 
 from . import pg_cluster as fixtures

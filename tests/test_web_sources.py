@@ -13,7 +13,7 @@ import pytest
 from index.cli import main
 from index.indexer import IndexReport, run_index
 from index.settings import Settings
-from index.stores.local import DB_NAME, current_generation_dir
+from index.stores.local.generations import DB_NAME, current_generation_dir
 
 from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder
 from .test_cli import cli

