@@ -163,7 +163,7 @@ def evaluate_backend(backend: str, index_dir: Path, skip_index: bool, shipped: b
     """Index the benchmark corpus with ``backend`` (unless skipped) and print its tables."""
     from benchmarks import fit_ranker
     from index.embedding import make_embedder
-    from index.indexer import run_index
+    from index.indexing import run_index
     from index.question_tuning import make_question_embedder
     from index.ranking import load_models
     from index.retriever import Retriever

@@ -15,7 +15,7 @@ from discord.ext import commands
 
 from index.answers import Answer, answer
 from index.errors import ArticlebotError, IndexBusyError
-from index.indexer import IndexReport
+from index.indexing import IndexReport
 from index.types import Filters
 from index.web.fetch import FetchError, check_public, check_url
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from index.errors import ArticlebotError, IndexBusyError
-from index.indexer import FileFailure, IndexReport, run_index
+from index.indexing import FileFailure, IndexReport, run_index
 from index.settings import Settings
 
 from .render import safe

@@ -56,7 +56,7 @@ def build_settings(args: argparse.Namespace) -> Settings:
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from .embedding import make_embedder
-    from .indexer import run_index
+    from .indexing import run_index
     from .progress import make_progress
 
     if args.copy_from is not None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from .answers import Answer, answer
 from .errors import ConfigError
-from .indexer import NoProgress, Progress
+from .progress import NoProgress, Progress
 from .retriever import Mode, Retriever
 from .settings import Settings
 from .types import Hit

@@ -12,7 +12,7 @@ import pytest
 
 from index.answers import answer
 from index.embedding import make_embedder
-from index.indexer import run_index
+from index.indexing import run_index
 from index.question_tuning import make_question_embedder
 from index.ranking import SENTENCE_FEATURES
 from index.retriever import Retriever

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from index.answers import MAX_QUOTE_CHARS, Answer, answer, choose_quotes, text_fragment_url
-from index.indexer import run_index
+from index.indexing import run_index
 from index.ranking import Candidate
 from index.retriever import Retriever
 from index.settings import Settings

@@ -27,7 +27,7 @@ from bot.app import check_index
 from bot.health import UNAVAILABLE
 from index.cli import main as cli_main
 from index.errors import IndexMissingError
-from index.indexer import run_index
+from index.indexing import run_index
 from index.retriever import Retriever
 from index.settings import Settings
 from index.stores.local import LocalStore

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from index import retriever as retriever_module
-from index.indexer import run_index
+from index.indexing import run_index
 from index.retriever import LRU, Retriever
 from index.settings import Settings
 from index.stores.local import Snapshot
@@ -158,7 +158,7 @@ import sys
 from pathlib import Path
 sys.path.insert(0, {repo!r})
 from tests.conftest import HashEmbedder
-from index.indexer import run_index
+from index.indexing import run_index
 from index.settings import Settings
 settings = Settings(_env_file=None, index_dir=Path({index!r}), corpus=[Path({corpus!r})],
                     chunk_tokens=40)
@@ -363,7 +363,7 @@ from pathlib import Path
 sys.path.insert(0, {repo!r})
 from tests.conftest import HashEmbedder
 from index.errors import ConfigError
-from index.indexer import run_index
+from index.indexing import run_index
 from index.settings import Settings
 from bot.feedback import FeedbackStore
 settings = Settings(_env_file=None, index_dir=Path({index!r}), corpus=[Path({corpus!r})],

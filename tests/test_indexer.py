@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from index.errors import ConfigError, IndexBusyError, IndexMismatchError, IndexMissingError
-from index.indexer import run_index
+from index.indexing import run_index
 from index.settings import Settings
 from index.stores.local import Snapshot, writer_lock
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from index.embedding import embedder_backend, make_embedder
 from index.errors import ConfigError, IndexMismatchError
-from index.indexer import run_index
+from index.indexing import run_index
 from index.onnx_backend import ONNX_NAME, OnnxEmbedder, batches
 from index.question_tuning import load_tuning
 from index.retriever import Retriever
@@ -275,7 +275,7 @@ _NO_TORCH_SCRIPT = """
 import json, sys
 from pathlib import Path
 from index.answers import answer
-from index.indexer import run_index
+from index.indexing import run_index
 from index.embedding import make_embedder
 from index.retriever import Retriever
 from index.settings import Settings

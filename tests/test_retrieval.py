@@ -8,7 +8,7 @@ import threading
 import pytest
 
 import index.retriever as retriever_module
-from index.indexer import run_index
+from index.indexing import run_index
 from index.retriever import Retriever, diversify
 from index.settings import Settings
 from index.text import stem

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from index.answers import answer
 from index.cli import main
-from index.indexer import run_index
+from index.indexing import run_index
 from index.retriever import Retriever
 from index.settings import Settings
 from index.stores.base import IndexView, closing_view
