@@ -106,9 +106,10 @@ def make_corpus(files: list[Path], out: Path) -> Path:
 
 def indexer_embed(embedder: Any, texts: list[str]) -> Any:
     """Embed as ``run_index`` does (its own function, so the same grouping and sorting)."""
-    from index.indexer import NoProgress, _embed_new
+    from index.indexing.embed import embed_new
+    from index.progress import NoProgress
 
-    return _embed_new(embedder, texts, {}, NoProgress(), "embedding").vectors
+    return embed_new(embedder, texts, {}, NoProgress(), "embedding").vectors
 
 
 def now() -> list[str]:

@@ -593,7 +593,7 @@ def fresh_index_section(cluster: Any) -> None:
     a new local folder (the same embedder, one after the other): seconds and size."""
     from benchmarks.corpus import corpus_roots
     from index.embedding import make_embedder
-    from index.indexer import run_index
+    from index.indexing import run_index
     from index.stores.local import LocalStore
     from index.stores.postgres import PostgresStore
 

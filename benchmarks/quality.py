@@ -166,7 +166,7 @@ def evaluate_backend(backend: str, index_dir: Path, skip_index: bool, shipped: b
     from benchmarks import fit_ranker
     from index.answering import load_models
     from index.embedding import make_embedder, make_question_embedder
-    from index.indexer import run_index
+    from index.indexing import run_index
     from index.retrieval import Retriever
     from index.settings import Settings
 

@@ -30,7 +30,7 @@ from .web.guard import check_public, check_url
 
 if TYPE_CHECKING:
     from .answering import Answer, Quote, Source, answer
-    from .indexer import FileFailure, IndexReport, run_index
+    from .indexing import FileFailure, IndexReport, run_index
     from .retrieval import Retriever, open_retriever
     from .settings import Settings
 
@@ -45,9 +45,9 @@ _LAZY = {
     "Settings": ".settings",
     "Retriever": ".retrieval",
     "open_retriever": ".retrieval",
-    "FileFailure": ".indexer",
-    "IndexReport": ".indexer",
-    "run_index": ".indexer",
+    "FileFailure": ".indexing",
+    "IndexReport": ".indexing",
+    "run_index": ".indexing",
 }
 
 

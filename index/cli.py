@@ -18,9 +18,11 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .cli_args import add_core_commands
 from .errors import ArticlebotError, ConfigError
 
 if TYPE_CHECKING:
+    from .indexing import IndexReport
     from .settings import Settings
 
 Handler = Callable[[argparse.Namespace, "Settings"], int]
@@ -56,7 +58,7 @@ def build_settings(args: argparse.Namespace) -> Settings:
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from .embedding import make_embedder
-    from .indexer import run_index
+    from .indexing import run_index
     from .progress import make_progress
 
     if args.copy_from is not None:
@@ -80,24 +82,29 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         progress.close()
     prepare_question_encoder(settings)
+    print_index_report(report, args.json)
+    return 1 if report.failed else 0
+
+
+def print_index_report(report: IndexReport, as_json: bool) -> None:
+    """Warnings and failures on stderr; the report (or its summary line) on stdout."""
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for failure in report.failed:
         print(f"failed: {failure.path}: {failure.reason}", file=sys.stderr)
-    if report.skipped and not args.json:
+    if report.skipped and not as_json:
         print(f"note: {report.skipped} file(s) of unsupported types skipped", file=sys.stderr)
-    if args.json:
+    if as_json:
         payload = {k: v for k, v in vars(report).items() if k != "failed"}
         payload["failed"] = [vars(f) for f in report.failed]
         print(json.dumps(payload))
     else:
         print(report.summary())
-    return 1 if report.failed else 0
 
 
 def prepare_question_encoder(settings: Settings) -> None:
     """Export the tuned question encoder (``index.embedding.tuning``) with the index, so the
-    first question does not wait ~30 s for it (a no-op once cached, and for torch)."""
+    first question does not wait for it (a no-op once cached, and for torch)."""
     from .embedding import make_question_embedder
 
     encoder = make_question_embedder(settings)
@@ -146,17 +153,26 @@ def split_sources(args: Sequence[str]) -> tuple[list[Path], list[str]]:
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    stats = index_stats(settings, args.check)
+    if args.json:
+        print(json.dumps(stats))
+    else:
+        print_stats(stats)
+    return 0
+
+
+def index_stats(settings: Settings, check: bool) -> dict[str, Any]:
+    """What the index holds, as ``stats --json`` prints it; ``check``: verify it first."""
     from .stores import open_store
-    from .terminal import printable
 
     view = open_store(settings).open_view()
     try:
-        if args.check:
+        if check:
             view.verify()  # raises IndexDamagedError, one line, exit 2
         m = view.manifest
         roots = view.roots()
         web = web_sources(view, settings.index_dir)
-        stats: dict[str, Any] = {
+        return {
             "articles": int(m.get("articles", 0)),
             "passages": int(m.get("passages", 0)),
             "model": m.get("model"),
@@ -173,13 +189,20 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         }
     finally:
         view.close()
-    if args.json:
-        print(json.dumps(stats))
-        return 0
-    stats["size_bytes"] = f"{stats['size_bytes'] / 2**20:.1f} MB"
-    stats["roots"] = ", ".join(roots) or "(none)"
-    stats["sources"] = len(web) or "(none)"
-    for key, value in stats.items():
+
+
+def print_stats(stats: dict[str, Any]) -> None:
+    """The stats one per line, then a line per web source."""
+    from .terminal import printable
+
+    web = stats["sources"]
+    shown = {
+        **stats,
+        "size_bytes": f"{stats['size_bytes'] / 2**20:.1f} MB",
+        "roots": ", ".join(stats["roots"]) or "(none)",
+        "sources": len(web) or "(none)",
+    }
+    for key, value in shown.items():
         print(f"{key:>12}: {printable(str(value))}")
     for source in web:
         synced = source["last_sync"] or "never"
@@ -190,7 +213,6 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
                 f" · last sync {synced}{error}"
             )
         )
-    return 0
 
 
 def web_sources(view: Any, index_dir: Path) -> list[dict[str, Any]]:
@@ -307,29 +329,6 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def positive_int(value: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
-    return number
-
-
-def iso_date(value: str) -> str:
-    """An argparse type: a calendar date written YYYY-MM-DD."""
-    import datetime
-
-    try:
-        return datetime.date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a date; write it as YYYY-MM-DD, e.g. 2005-03-01"
-        ) from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="articlebot", description="Answer questions with cited quotes from your articles."
@@ -337,101 +336,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index-dir", type=Path, help="index folder (ARTICLEBOT_INDEX_DIR)")
-
-    p = sub.add_parser("index", parents=[common], help="index articles (incremental)")
-    p.add_argument(
-        "paths",
-        nargs="*",
-        metavar="PATH|URL",
-        help="folders, files or web sources to add: an RSS/Atom feed, a sitemap, a site's "
-        "home page (its feeds) or a page (default: re-sync the remembered ones)",
-    )
-    p.add_argument("--rebuild", action="store_true", help="start a new index from scratch")
-    p.add_argument(
-        "--repair",
-        action="store_true",
-        help="rebuild a damaged index from the sources it remembers (or the corpus setting)",
-    )
-    p.add_argument(
-        "--remove",
-        action="append",
-        default=[],
-        metavar="ROOT|URL",
-        help="drop an indexed root or web source and its articles",
-    )
-    p.add_argument(
-        "--prune",
-        action="store_true",
-        help="drop web articles their feed or sitemap no longer lists (kept by default: "
-        "a news archive keeps its past)",
-    )
-    p.add_argument(
-        "--copy-from",
-        type=Path,
-        metavar="DIR",
-        help="copy the local index in DIR into the PostgreSQL store "
-        "(ARTICLEBOT_DATABASE_URL), replacing what it holds; nothing is re-embedded",
-    )
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(handler=cmd_index)
-
-    p = sub.add_parser("stats", parents=[common], help="show what the index holds")
-    p.add_argument("--json", action="store_true", help="print a flat JSON object")
-    p.add_argument(
-        "--check",
-        action="store_true",
-        help="also verify every file's checksum and SQLite's integrity (slower)",
-    )
-    p.set_defaults(handler=cmd_stats)
-
-    filters = argparse.ArgumentParser(add_help=False)
-    filters.add_argument(
-        "--source", help="only articles whose path/url/source matches (glob or prefix)"
-    )
-    filters.add_argument(
-        "--since",
-        type=iso_date,
-        metavar="DATE",
-        help="only articles dated on or after (YYYY-MM-DD)",
-    )
-    filters.add_argument(
-        "--until", type=iso_date, metavar="DATE", help="only articles dated on or before"
-    )
-
-    p = sub.add_parser("search", parents=[common, filters], help="ranked passages for a query")
-    p.add_argument("query")
-    p.add_argument("-k", type=positive_int, default=10, help="how many passages (default 10)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(handler=cmd_search)
-
-    p = sub.add_parser("ask", parents=[common, filters], help="answer with cited quotes")
-    p.add_argument("question", help='the question, or "-" to read one per line from stdin')
-    p.add_argument("--json", action="store_true", help="print the answer as JSON")
-    p.set_defaults(handler=cmd_ask)
-
-    p = sub.add_parser("eval", parents=[common], help="measure retrieval and answers on questions")
-    p.add_argument(
-        "questions", nargs="?", help="JSONL ({question, answers, article}) or SQuAD JSON"
-    )
-    p.add_argument("--k", type=positive_int, default=10, help="recall cut-off (default 10)")
-    p.add_argument("--mode", choices=["hybrid", "dense", "lexical", "all"], default="hybrid")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--verbose", "-v", action="store_true", help="list every failed question")
-    p.add_argument("--feedback", action="store_true", help="score the bot's 👍/👎 feedback")
-    p.add_argument(
-        "--export-disliked",
-        type=Path,
-        metavar="FILE",
-        help="with --feedback: write disliked questions as JSONL to fill in",
-    )
-    p.set_defaults(handler=cmd_eval)
-
+    add_core_commands(sub, common)
+    for name, handler in COMMANDS.items():
+        sub.choices[name].set_defaults(handler=handler)
     for ep in entry_points(group="articlebot.commands"):
         try:
             ep.load()(sub, common)
         except ImportError as exc:  # a broken plugin must not take the core CLI down
             print(f"warning: command {ep.name!r} unavailable ({exc})", file=sys.stderr)
     return parser
+
+
+COMMANDS: dict[str, Handler] = {
+    "index": cmd_index,
+    "stats": cmd_stats,
+    "search": cmd_search,
+    "ask": cmd_ask,
+    "eval": cmd_eval,
+}
 
 
 def disk_full(exc: BaseException) -> bool:
@@ -451,12 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:
-        # The reader (`| head`) stopped reading: not an error. Point stdout at devnull so
-        # the interpreter's final flush does not raise again.
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return reader_gone()
     except (OSError, sqlite3.Error, RuntimeError) as exc:  # after BrokenPipeError, an OSError
         if not disk_full(exc):
             raise
@@ -469,6 +386,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; the previous index is unchanged", file=sys.stderr)
         return 130
+
+
+def reader_gone() -> int:
+    """The reader (`| head`) stopped reading: not an error. Point stdout at devnull so
+    the interpreter's final flush does not raise again."""
+    import os
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
 
 
 if __name__ == "__main__":

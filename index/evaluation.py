@@ -17,7 +17,7 @@ from typing import Any
 
 from .answering import Answer, answer, rank
 from .errors import ConfigError
-from .indexer import NoProgress, Progress
+from .progress import NoProgress, Progress
 from .retrieval import Mode, Retriever
 from .settings import Settings
 from .types import Hit

@@ -13,7 +13,7 @@ import pytest
 from index.answering import answer, rank
 from index.answering.features import SENTENCE_FEATURES
 from index.embedding import make_embedder, make_question_embedder
-from index.indexer import run_index
+from index.indexing import run_index
 from index.retrieval import Retriever
 from index.settings import Settings
 

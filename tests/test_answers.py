@@ -14,7 +14,7 @@ from index.answering import Answer, answer
 from index.answering.citation import text_fragment_url
 from index.answering.features import Candidate
 from index.answering.quotes import MAX_QUOTE_CHARS, choose_quotes
-from index.indexer import run_index
+from index.indexing import run_index
 from index.retrieval import Retriever
 from index.settings import Settings
 from index.types import Hit

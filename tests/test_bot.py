@@ -28,7 +28,7 @@ from bot.client import ArticleBot
 from bot.render import DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, FIELD_VALUE_LIMIT, TITLE_LIMIT, escape
 from index.answering import answer as build_answer
 from index.errors import ArticlebotError, ConfigError, IndexMissingError
-from index.indexer import run_index
+from index.indexing import run_index
 from index.retrieval import Retriever
 from index.settings import Settings
 

@@ -28,7 +28,7 @@ from bot.health import UNAVAILABLE
 from index.cli import main as cli_main
 from index.devtools.pgserver import LocalCluster, create_cluster, free_port
 from index.errors import IndexMissingError
-from index.indexer import run_index
+from index.indexing import run_index
 from index.retrieval import Retriever
 from index.settings import Settings
 from index.stores.local import LocalStore

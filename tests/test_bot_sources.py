@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import bot.refresh as refresh_module
-from index.indexer import run_index
+from index.indexing import run_index
 from index.retrieval import Retriever
 from index.settings import Settings
 from index.stores.local.lock import writer_lock

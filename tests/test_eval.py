@@ -13,7 +13,7 @@ import pytest
 
 from index.errors import ConfigError
 from index.evaluation import EvalQuestion, evaluate, feedback_summary, load_questions
-from index.indexer import run_index
+from index.indexing import run_index
 from index.retrieval import Retriever
 from index.settings import Settings
 

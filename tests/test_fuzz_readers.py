@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from index.errors import UnreadableFileError
-from index.indexer import run_index
+from index.indexing import run_index
 from index.readers import read_file
 from index.settings import Settings
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from index.indexer import run_index
+from index.indexing import run_index
 from index.retrieval import Retriever
 from index.retrieval import snapshot as snapshot_module
 from index.retrieval.cache import LRU
@@ -159,7 +159,7 @@ import sys
 from pathlib import Path
 sys.path.insert(0, {repo!r})
 from tests.conftest import HashEmbedder
-from index.indexer import run_index
+from index.indexing import run_index
 from index.settings import Settings
 settings = Settings(_env_file=None, index_dir=Path({index!r}), corpus=[Path({corpus!r})],
                     chunk_tokens=40)
@@ -364,7 +364,7 @@ from pathlib import Path
 sys.path.insert(0, {repo!r})
 from tests.conftest import HashEmbedder
 from index.errors import ConfigError
-from index.indexer import run_index
+from index.indexing import run_index
 from index.settings import Settings
 from bot.feedback import FeedbackStore
 settings = Settings(_env_file=None, index_dir=Path({index!r}), corpus=[Path({corpus!r})],

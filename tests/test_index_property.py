@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index.indexer import run_index
+from index.indexing import run_index
 from index.settings import Settings
 from index.stores.local.generations import DB_NAME, current_generation_dir
 

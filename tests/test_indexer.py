@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from index.errors import ConfigError, IndexBusyError, IndexMismatchError, IndexMissingError
-from index.indexer import run_index
+from index.indexing import run_index
 from index.settings import Settings
 from index.stores.local.lock import writer_lock
 from index.stores.local.snapshot import Snapshot

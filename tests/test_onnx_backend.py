@@ -24,7 +24,7 @@ from index.embedding.onnx_runtime import OnnxEmbedder, batches
 from index.embedding.torch_backend import SentenceTransformerEmbedder
 from index.embedding.tuning import load_tuning
 from index.errors import ConfigError, IndexMismatchError
-from index.indexer import run_index
+from index.indexing import run_index
 from index.retrieval import Retriever
 from index.settings import Settings
 from index.stores.base import SCHEMA_VERSION, check_compatible
@@ -276,7 +276,7 @@ _NO_TORCH_SCRIPT = """
 import json, sys
 from pathlib import Path
 from index.answering import answer
-from index.indexer import run_index
+from index.indexing import run_index
 from index.embedding import make_embedder
 from index.retrieval import Retriever
 from index.settings import Settings

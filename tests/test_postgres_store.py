@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from index.answering import answer
 from index.errors import IndexBusyError, IndexMissingError
-from index.indexer import run_index
+from index.indexing import run_index
 from index.retrieval import Retriever
 from index.settings import Settings
 from index.stores import open_store
@@ -193,7 +193,7 @@ def test_kill_mid_run_leaves_the_old_corpus(pg_settings: Settings, tmp_path: Pat
     script = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
         "from tests.conftest import HashEmbedder;"
-        "from index.settings import Settings; from index.indexer import run_index;"
+        "from index.settings import Settings; from index.indexing import run_index;"
         "from pathlib import Path;"
         "import time, index.stores.postgres.writer as pg;"
         "add = pg.PostgresWriter.add_article\n"

@@ -10,7 +10,7 @@ import pytest
 import index.answering.query_terms as query_terms_module
 from index.answering import gather
 from index.answering.query_terms import query_terms
-from index.indexer import run_index
+from index.indexing import run_index
 from index.retrieval import Retriever, diversify
 from index.settings import Settings
 from index.text import stem

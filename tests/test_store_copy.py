@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from index.answering import answer
 from index.cli import main
-from index.indexer import run_index
+from index.indexing import run_index
 from index.retrieval import Retriever
 from index.settings import Settings
 from index.stores.base import IndexView, closing_view

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from index.cli import main
-from index.indexer import IndexReport, run_index
+from index.indexing import IndexReport, run_index
 from index.settings import Settings
 from index.stores.local.generations import DB_NAME, current_generation_dir
 
