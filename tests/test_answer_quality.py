@@ -18,7 +18,7 @@ from index.ranking import SENTENCE_FEATURES
 from index.retriever import Retriever
 from index.settings import Settings
 
-from .conftest import BBC, REPO
+from .helpers import BBC, REPO
 
 pytestmark = [
     pytest.mark.slow,

@@ -10,22 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ARTICLE_A, REPO, write
+from .helpers import ARTICLE_A, REPO, cli, write
 
 pytestmark = pytest.mark.slow
-
-
-def cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "ARTICLEBOT_INDEX_DIR": str(tmp_path / "idx"), **env}
-    return subprocess.run(
-        [sys.executable, "-m", "index", *args],
-        cwd=tmp_path,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def ask_batch(corpus_index: Path, stdin: bytes) -> subprocess.CompletedProcess[bytes]:

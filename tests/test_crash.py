@@ -15,8 +15,7 @@ import pytest
 
 from index.stores.local import Snapshot
 
-from .conftest import BBC
-from .test_indexer import check_consistent
+from .helpers import BBC, check_consistent
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from index.indexer import run_index
 from index.retriever import Retriever
 from index.settings import Settings
 
-from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, SQUAD, HashEmbedder, write
+from .helpers import ARTICLE_A, ARTICLE_B, ARTICLE_C, SQUAD, HashEmbedder, write
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from index.retriever import LRU, Retriever
 from index.settings import Settings
 from index.stores.local import Snapshot
 
-from .conftest import ARTICLE_A, ARTICLE_B, REPO, HashEmbedder, write
+from .helpers import ARTICLE_A, ARTICLE_B, REPO, HashEmbedder, write
 
 
 @pytest.mark.parametrize(
@@ -157,7 +157,7 @@ SCRIPT = """
 import sys
 from pathlib import Path
 sys.path.insert(0, {repo!r})
-from tests.conftest import HashEmbedder
+from tests.helpers import HashEmbedder
 from index.indexer import run_index
 from index.settings import Settings
 settings = Settings(_env_file=None, index_dir=Path({index!r}), corpus=[Path({corpus!r})],
@@ -361,7 +361,7 @@ INDEX_READ_ONLY = """
 import sys
 from pathlib import Path
 sys.path.insert(0, {repo!r})
-from tests.conftest import HashEmbedder
+from tests.helpers import HashEmbedder
 from index.errors import ConfigError
 from index.indexer import run_index
 from index.settings import Settings

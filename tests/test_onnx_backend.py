@@ -29,7 +29,7 @@ from index.stores.base import SCHEMA_VERSION, check_compatible
 from index.stores.local import Snapshot
 from index.torch_backend import SentenceTransformerEmbedder
 
-from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, REPO, HashEmbedder, write
+from .helpers import ARTICLE_A, ARTICLE_B, ARTICLE_C, REPO, HashEmbedder, write
 
 TEXTS = [
     "Turkey and Israel",
