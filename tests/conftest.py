@@ -11,7 +11,7 @@ import pytest
 
 from index.settings import Settings
 
-from .helpers import HashEmbedder
+from .helpers import REPO, HashEmbedder, cli
 from .web_server import Site
 
 
@@ -30,6 +30,23 @@ def settings(tmp_path: Path) -> Settings:
         corpus=[corpus],
         chunk_tokens=40,
     )
+
+
+@pytest.fixture(scope="session")
+def corpus_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled corpus indexed by the real CLI and model, once per session: a folder
+    whose idx/ the `ask` tests read (they write nothing there)."""
+    tmp = tmp_path_factory.mktemp("ask")
+    result = cli(tmp, "index", str(REPO / "corpus"))
+    assert result.returncode == 0, result.stderr
+    return tmp
+
+
+@pytest.fixture(scope="session")
+def exported_models(corpus_index: Path) -> Path:
+    """The ONNX exports `articlebot index` made (passages and tuned questions), for
+    ``helpers.seed_models``."""
+    return corpus_index / "idx" / "models"
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -137,6 +138,13 @@ def cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
         timeout=300,
         check=False,
     )
+
+
+def seed_models(index_dir: Path, models: Path) -> None:
+    """Start a new index folder with the ONNX exports another index made (hard links), so
+    that a real-model test does not export the model again. The export itself is tested
+    where it is made: test_cli's first index, test_onnx_backend, test_question_tuning."""
+    shutil.copytree(models, index_dir / "models", copy_function=os.link)
 
 
 # --- index checks ----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from .helpers import (
     cli,
     page,
     rss,
+    seed_models,
     serve_stories,
 )
 from .web_server import Site
@@ -267,9 +268,12 @@ def test_image_link_is_reported_and_skipped(site: Site, web_settings: Settings) 
 
 
 @pytest.mark.slow
-def test_cli_index_url_exit_code_and_stats(site: Site, tmp_path: Path) -> None:
+def test_cli_index_url_exit_code_and_stats(
+    site: Site, tmp_path: Path, exported_models: Path
+) -> None:
     """The real CLI and model: a feed with one failing page indexes the rest, exits 1,
     and `stats` lists the source with its article count and last sync."""
+    seed_models(tmp_path / "idx", exported_models)
     serve_stories(site)
     site.remove("/news/yukos")
     entries = [(p, DATE_1) for p in STORIES]
