@@ -17,7 +17,7 @@ from index.indexing import run_index
 from index.retrieval import Retriever
 from index.settings import Settings
 
-from .conftest import BBC, REPO
+from .helpers import BBC, REPO, seed_models
 
 pytestmark = [
     pytest.mark.slow,
@@ -28,10 +28,12 @@ README_QUESTION = "Who is trying to mend relations between Turkey and Israel?"
 
 
 @pytest.fixture(scope="module")
-def retriever(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
+def retriever(tmp_path_factory: pytest.TempPathFactory, exported_models: Path) -> Retriever:
+    index_dir = tmp_path_factory.mktemp("bbc") / "index"
+    seed_models(index_dir, exported_models)
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
-        index_dir=tmp_path_factory.mktemp("bbc") / "index",
+        index_dir=index_dir,
         corpus=[BBC, REPO / "corpus"],
         device="cpu",
     )

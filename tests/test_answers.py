@@ -19,8 +19,7 @@ from index.retrieval import Retriever
 from index.settings import Settings
 from index.types import Hit
 
-from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder, write
-from .test_retrieval import FOOTBALL, TURKEY
+from .helpers import ARTICLE_A, ARTICLE_B, ARTICLE_C, FOOTBALL, TURKEY, HashEmbedder, write
 
 
 @pytest.fixture

@@ -15,16 +15,15 @@ import sqlite3
 import statistics
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import bot.ask as ask_module
-from bot.app import make_bot, run_bot
+from bot.app import run_bot
 from bot.base import APOLOGY
-from bot.client import ArticleBot
 from bot.render import DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, FIELD_VALUE_LIMIT, TITLE_LIMIT, escape
 from index.answering import answer as build_answer
 from index.errors import ArticlebotError, ConfigError, IndexMissingError
@@ -32,16 +31,29 @@ from index.indexing import run_index
 from index.retrieval import Retriever
 from index.settings import Settings
 
-from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder, write
-from .fake_discord import FakeDiscord, RecordedRequest, running
-from .test_retrieval import FOOTBALL, TURKEY
+from .bot_helpers import (
+    NO_PINGS,
+    NO_PINGS_REPLY,
+    QUESTION_YUKOS,
+    Json,
+    _answer_of,
+    _ask,
+    _autocomplete_interaction,
+    _bot_settings,
+    _build,
+    _callback_path,
+    _embed,
+    _field,
+    _webhook_path,
+    fake,
+    no_discord_errors,
+    serving,
+)
+from .fake_discord import FakeDiscord, RecordedRequest
+from .helpers import ARTICLE_A, ARTICLE_B, ARTICLE_C, FOOTBALL, TURKEY, HashEmbedder, write
 
-Json = dict[str, Any]
+__all__ = ["fake", "no_discord_errors"]  # fixtures, imported to be used here
 
-# What discord.py serialises for AllowedMentions.none() (interaction responses, follow-ups),
-# and for message.reply(..., mention_author=False) on top of it.
-NO_PINGS: Json = {"parse": []}
-NO_PINGS_REPLY: Json = {"parse": [], "replied_user": False}
 
 # --- the corpus -------------------------------------------------------------------------------
 
@@ -74,40 +86,9 @@ GLACIER = f"---\ntitle: {LONG_TITLE}\n---\n" + "\n\n".join(
     _glacier_paragraph(tag) for tag in ("alpha", "beta", "gamma", "delta")
 )
 
-QUESTION_YUKOS = "How much did Rosneft pay for the Yugansk unit?"
 QUESTION_TURKEY = "What talks did Aliyev have with Erdoğan about Israel?"
 QUESTION_FOOTBALL = "football club striker goal"
 QUESTION_OFF_TOPIC = "zebra xylophone quilting"
-
-
-def _bot_settings(index_dir: Path, corpus: Path, **update: Any) -> Settings:
-    """Settings for a bot under test; every bot setting explicit (no ARTICLEBOT_* leaks)."""
-    values: dict[str, Any] = {
-        "index_dir": index_dir,
-        "corpus": [corpus],
-        "chunk_tokens": 40,
-        # Bag-of-words hash vectors give lower cosines than a sentence model: own threshold.
-        "abstain_below": 0.005,
-        "model": "test/hash-embedder",
-        "backend": "torch",  # the manifest of a HashEmbedder index records no backend
-        "discord_token": None,
-        "guild_ids": [],
-        "allowed_guild_ids": [],
-        "channel_ids": [],
-        "allow_dms": True,
-        "cooldown_seconds": 0.0,
-        "max_concurrent": 4,
-        "answer_in_thread": False,
-    }
-    values.update(update)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
-def _build(settings: Settings, files: dict[str, str], embedder: HashEmbedder) -> Retriever:
-    for name, text in files.items():
-        write(settings.corpus[0] / name, text)
-    run_index(settings, embedder)
-    return Retriever(settings, embedder)
 
 
 @pytest.fixture(scope="module")
@@ -127,93 +108,7 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Retriev
     return settings, _build(settings, files, HashEmbedder(dimension=1024))
 
 
-# --- fixtures: the fake, error logs -----------------------------------------------------------
-
-
-class _Records(logging.Handler):
-    def __init__(self, level: int) -> None:
-        super().__init__(level=level)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture(autouse=True)
-def no_discord_errors() -> Iterator[None]:
-    """Fail the test when discord.py logs an error (e.g. an unhandled exception in a command)."""
-    handler = _Records(logging.ERROR)
-    logger = logging.getLogger("discord")
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-    formatter = logging.Formatter("%(name)s: %(message)s")  # appends the traceback, if any
-    messages = [formatter.format(record) for record in handler.records]
-    assert not messages, "discord.py logged errors:\n" + "\n".join(messages)
-
-
-@pytest.fixture
-def fake(request: pytest.FixtureRequest) -> Iterator[FakeDiscord]:
-    """A started fake that discord.py points at; parametrize indirectly for constructor kwargs."""
-    kwargs: dict[str, Any] = getattr(request, "param", {})
-    with FakeDiscord(**kwargs) as server, server.redirect():
-        yield server
-        assert server.errors == []
-
-
-@contextlib.asynccontextmanager
-async def serving(
-    fake: FakeDiscord, settings: Settings, retriever: Retriever
-) -> AsyncIterator[ArticleBot]:
-    """The real ArticleBot, connected to the fake and ready, with its commands synced."""
-    bot = make_bot(settings, sync=True, retriever=retriever, guild_ready_timeout=0.1)
-    async with running(bot, fake.token):
-        sync = await fake.wait_for_request_async(
-            "PUT", rf"/applications/{fake.application_id}/commands"
-        )
-        assert {c["name"] for c in sync.json} == {"ask", "sources", "about"}
-        yield bot
-
-
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def _callback_path(interaction: Json) -> str:
-    return rf"/interactions/{interaction['id']}/[^/]+/callback"
-
-
-def _webhook_path(fake: FakeDiscord, interaction: Json) -> str:
-    return rf"/webhooks/{fake.application_id}/{re.escape(interaction['token'])}"
-
-
-async def _ask(
-    fake: FakeDiscord, question: str, *, user_id: int | None = None, **options: Any
-) -> tuple[Json, RecordedRequest]:
-    """Dispatch /ask; return the interaction and its (first) callback request."""
-    since = len(fake.requests)
-    interaction = fake.interaction_create_slash(
-        "ask", {"question": question, **options}, user_id=user_id
-    )
-    fake.dispatch("INTERACTION_CREATE", interaction)
-    callback = await fake.wait_for_request_async("POST", _callback_path(interaction), since=since)
-    assert callback.status == 200, callback.response
-    return interaction, callback
-
-
-async def _answer_of(fake: FakeDiscord, interaction: Json, since: int = 0) -> RecordedRequest:
-    followup = await fake.wait_for_request_async(
-        "POST", _webhook_path(fake, interaction), since=since
-    )
-    assert followup.status == 200, followup.response
-    return followup
-
-
-def _embed(body: Json) -> Json:
-    embeds = body.get("embeds") or []
-    assert len(embeds) == 1, body
-    return dict(embeds[0])
 
 
 def _embed_text(embed: Json) -> str:
@@ -235,10 +130,6 @@ def _embed_length(embed: Json) -> int:
         + len((embed.get("footer") or {}).get("text") or "")
         + len((embed.get("author") or {}).get("name") or "")
     )
-
-
-def _field(embed: Json, name: str) -> str:
-    return next(f["value"] for f in embed.get("fields") or [] if f["name"] == name)
 
 
 def _buttons(body: Json) -> list[Json]:
@@ -527,28 +418,6 @@ async def test_cooldown_is_per_user(fake: FakeDiscord, library: tuple[Settings, 
 
 
 # --- 6. source filter and autocomplete -----------------------------------------------------------
-
-
-def _autocomplete_interaction(fake: FakeDiscord, question: str, source: str) -> Json:
-    """An APPLICATION_COMMAND_AUTOCOMPLETE (type 4) interaction for /ask's source option.
-
-    The fake accepts autocomplete callbacks (type 8) but has no public builder for these
-    interactions, so this registers one through its private ``_register_interaction``.
-    """
-    command = next(c for c in fake.commands() if c["name"] == "ask")
-    data = {
-        "id": command["id"],
-        "name": "ask",
-        "type": 1,
-        "options": [
-            {"name": "question", "type": 3, "value": question},
-            {"name": "source", "type": 3, "value": source, "focused": True},
-        ],
-    }
-    with fake._lock:
-        return fake._register_interaction(
-            4, data, fake.user_id, fake.channel_id, fake.guild_id, locale="en-US"
-        )
 
 
 @pytest.mark.asyncio

@@ -35,9 +35,7 @@ from index.stores.local import LocalStore
 from index.stores.postgres import PostgresStore
 
 from . import pg_cluster as fixtures
-from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder, write
-from .fake_discord import FakeDiscord, RecordedRequest
-from .test_bot import (
+from .bot_helpers import (
     NO_PINGS_REPLY,
     QUESTION_YUKOS,
     _answer_of,
@@ -52,6 +50,8 @@ from .test_bot import (
     no_discord_errors,
     serving,
 )
+from .fake_discord import FakeDiscord, RecordedRequest
+from .helpers import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder, write
 
 __all__ = ["fake", "no_discord_errors"]  # fixtures, imported to be used here
 

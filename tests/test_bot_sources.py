@@ -22,9 +22,7 @@ from index.retrieval import Retriever
 from index.settings import Settings
 from index.stores.local.lock import writer_lock
 
-from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder
-from .fake_discord import FakeDiscord, RecordedRequest
-from .test_bot import (
+from .bot_helpers import (
     NO_PINGS,
     _answer_of,
     _ask,
@@ -36,6 +34,8 @@ from .test_bot import (
     no_discord_errors,
     serving,
 )
+from .fake_discord import FakeDiscord, RecordedRequest
+from .helpers import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder
 from .web_server import Site
 
 __all__ = ["fake", "no_discord_errors"]  # fixtures, imported to be used here

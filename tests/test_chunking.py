@@ -12,7 +12,7 @@ from index.chunking import chunk_article, paragraph_spans
 from index.sentences import sentence_spans
 from index.types import Article
 
-from .conftest import HashEmbedder
+from .helpers import HashEmbedder
 
 EMB = HashEmbedder()
 

@@ -10,22 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ARTICLE_A, REPO, write
+from .helpers import ARTICLE_A, REPO, cli, seed_models, write
 
 pytestmark = pytest.mark.slow
-
-
-def cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "ARTICLEBOT_INDEX_DIR": str(tmp_path / "idx"), **env}
-    return subprocess.run(
-        [sys.executable, "-m", "index", *args],
-        cwd=tmp_path,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def ask_batch(corpus_index: Path, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
@@ -67,7 +54,8 @@ def test_index_and_stats_on_bundled_corpus(tmp_path: Path) -> None:
     assert report["embedded"] == 0 and report["unchanged"] == 1
 
 
-def test_failed_files_set_exit_code_and_are_listed(tmp_path: Path) -> None:
+def test_failed_files_set_exit_code_and_are_listed(tmp_path: Path, exported_models: Path) -> None:
+    seed_models(tmp_path / "idx", exported_models)
     corpus = tmp_path / "c"
     write(corpus / "a.txt", ARTICLE_A)
     (corpus / "broken.txt").write_bytes(b"\x00\xff\x00")
@@ -77,10 +65,13 @@ def test_failed_files_set_exit_code_and_are_listed(tmp_path: Path) -> None:
     assert "added 1 /" in result.stdout and "failed 1" in result.stdout
 
 
-def test_clear_errors_for_missing_index_model_mismatch_and_bad_settings(tmp_path: Path) -> None:
+def test_clear_errors_for_missing_index_model_mismatch_and_bad_settings(
+    tmp_path: Path, exported_models: Path
+) -> None:
     result = cli(tmp_path, "stats")
     assert result.returncode == 2 and "Run `articlebot index`" in result.stderr
     assert "Traceback" not in result.stderr
+    seed_models(tmp_path / "idx", exported_models)
     cli(tmp_path, "index", str(REPO / "corpus"))
     write(tmp_path / "c2" / "a.txt", ARTICLE_A)
     other_model = cli(tmp_path, "index", str(tmp_path / "c2"), ARTICLEBOT_MODEL="some/other-model")
@@ -88,14 +79,6 @@ def test_clear_errors_for_missing_index_model_mismatch_and_bad_settings(tmp_path
     bad = cli(tmp_path, "stats", ARTICLEBOT_BATCH_SIZE="lots")
     assert bad.returncode == 2 and "ARTICLEBOT_BATCH_SIZE" in bad.stderr
     assert "Traceback" not in bad.stderr
-
-
-@pytest.fixture(scope="module")
-def corpus_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("ask")
-    result = cli(tmp, "index", str(REPO / "corpus"))
-    assert result.returncode == 0, result.stderr
-    return tmp
 
 
 def test_ask_quotes_the_seed_sentence_about_aliyev(corpus_index: Path) -> None:

@@ -15,8 +15,7 @@ import pytest
 
 from index.stores.local.snapshot import Snapshot
 
-from .conftest import BBC
-from .test_indexer import check_consistent
+from .helpers import BBC, check_consistent, seed_models
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +59,10 @@ def start_and_kill(env: dict[str, str], marker: str, delay: float) -> str:
 
 
 @pytest.mark.skipif(not BBC.exists(), reason="shared BBC data not present")
-def test_sigkill_mid_run_keeps_previous_index_and_next_run_finishes(tmp_path: Path) -> None:
+def test_sigkill_mid_run_keeps_previous_index_and_next_run_finishes(
+    tmp_path: Path, exported_models: Path
+) -> None:
+    seed_models(tmp_path / "idx", exported_models)
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for path in bbc_files(30):

@@ -17,7 +17,7 @@ from index.indexing import run_index
 from index.retrieval import Retriever
 from index.settings import Settings
 
-from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, SQUAD, HashEmbedder, write
+from .helpers import ARTICLE_A, ARTICLE_B, ARTICLE_C, SQUAD, HashEmbedder, seed_models, write
 
 
 @pytest.fixture
@@ -148,7 +148,8 @@ def test_feedback_summary_and_export(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not SQUAD.exists(), reason="shared SQuAD data not present")
-def test_cli_eval_on_squad_file_with_real_model(tmp_path: Path) -> None:
+def test_cli_eval_on_squad_file_with_real_model(tmp_path: Path, exported_models: Path) -> None:
+    seed_models(tmp_path / "idx", exported_models)
     data = json.loads(SQUAD.read_text())
     for article in data["data"]:  # a small slice keeps the test quick; same format
         article["paragraphs"] = article["paragraphs"][:2]

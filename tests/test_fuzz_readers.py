@@ -16,7 +16,7 @@ from index.indexing import run_index
 from index.readers import read_file
 from index.settings import Settings
 
-from .conftest import HashEmbedder
+from .helpers import HashEmbedder
 
 SUFFIXES = [".txt", ".md", ".html", ".json", ".jsonl"]
 MAX_BYTES = 2**20

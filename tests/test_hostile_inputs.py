@@ -19,7 +19,7 @@ from index.retrieval.cache import LRU
 from index.settings import Settings
 from index.stores.local.snapshot import Snapshot
 
-from .conftest import ARTICLE_A, ARTICLE_B, REPO, HashEmbedder, write
+from .helpers import ARTICLE_A, ARTICLE_B, REPO, HashEmbedder, write
 
 
 @pytest.mark.parametrize(
@@ -158,7 +158,7 @@ SCRIPT = """
 import sys
 from pathlib import Path
 sys.path.insert(0, {repo!r})
-from tests.conftest import HashEmbedder
+from tests.helpers import HashEmbedder
 from index.indexing import run_index
 from index.settings import Settings
 settings = Settings(_env_file=None, index_dir=Path({index!r}), corpus=[Path({corpus!r})],
@@ -362,7 +362,7 @@ INDEX_READ_ONLY = """
 import sys
 from pathlib import Path
 sys.path.insert(0, {repo!r})
-from tests.conftest import HashEmbedder
+from tests.helpers import HashEmbedder
 from index.errors import ConfigError
 from index.indexing import run_index
 from index.settings import Settings

@@ -14,7 +14,7 @@ from index.indexing import run_index
 from index.settings import Settings
 from index.stores.local.generations import DB_NAME, current_generation_dir
 
-from .conftest import HashEmbedder
+from .helpers import HashEmbedder
 
 NAMES = ["a", "b", "c", "d"]
 WORDS = ["profits", "oil", "dollar", "football", "election", "music", "phones", "rates"]

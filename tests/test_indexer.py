@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -15,40 +14,11 @@ from index.settings import Settings
 from index.stores.local.lock import writer_lock
 from index.stores.local.snapshot import Snapshot
 
-from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder, write
+from .helpers import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder, check_consistent, write
 
 
 def corpus_of(settings: Settings) -> Path:
     return settings.corpus[0]
-
-
-def check_consistent(settings: Settings | Any) -> Snapshot:
-    """Every passage is an exact span of its article and has exactly one vector."""
-    snap = Snapshot.open(settings.index_dir)
-    rows = snap.conn.execute(
-        'SELECT p.id, p.start, p."end", p.text, a.text FROM passages p '
-        "JOIN articles a ON a.id = p.article_id"
-    ).fetchall()
-    for _, start, end, text, article_text in rows:
-        assert article_text[start:end] == text
-    ids = {r[0] for r in rows}
-    assert snap.vectors.ntotal == len(ids) == snap.manifest["passages"]
-    for pid in ids:
-        vec = snap.vectors.reconstruct(int(pid))
-        assert abs(float(np.linalg.norm(vec)) - 1.0) < 1e-4
-    fts = snap.conn.execute("SELECT count(*) FROM passages_fts").fetchone()[0]
-    assert fts == len(ids)
-    # Every passage's sentences are stored, inside the passage, with unit vectors.
-    rows = snap.conn.execute(
-        'SELECT p.id, p.start, p."end", s.start, s."end", s.vector FROM passages p '
-        "LEFT JOIN sentences s ON s.passage_id = p.id"
-    ).fetchall()
-    assert {r[0] for r in rows} == {int(i) for i in ids}
-    for _pid, p_start, p_end, s_start, s_end, blob in rows:
-        assert s_start is not None and p_start <= s_start < s_end <= p_end
-        norm = float(np.linalg.norm(np.frombuffer(blob, dtype=np.float16).astype(np.float32)))
-        assert abs(norm - 1.0) < 1e-2
-    return snap
 
 
 def test_first_run_indexes_everything(settings: Settings, embedder: HashEmbedder) -> None:

@@ -30,7 +30,7 @@ from index.settings import Settings
 from index.stores.base import SCHEMA_VERSION, check_compatible
 from index.stores.local.snapshot import Snapshot
 
-from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, REPO, HashEmbedder, write
+from .helpers import ARTICLE_A, ARTICLE_B, ARTICLE_C, REPO, HashEmbedder, write
 
 TEXTS = [
     "Turkey and Israel",

@@ -22,7 +22,7 @@ from index.devtools.pgserver import (
 )
 
 from . import pg_cluster as fixtures
-from .conftest import REPO
+from .helpers import REPO
 
 # The fixtures, by name: pytest finds them among the module's attributes.
 pg_cluster, pg_replica, pg_url = fixtures.pg_cluster, fixtures.pg_replica, fixtures.pg_url

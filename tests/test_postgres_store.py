@@ -23,7 +23,7 @@ from index.stores.local import LocalStore
 from index.types import Filters
 
 from . import pg_cluster as fixtures
-from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, REPO, HashEmbedder, write
+from .helpers import ARTICLE_A, ARTICLE_C, REPO, HashEmbedder, corpus, write
 
 pg_cluster, pg_url, pg_replica = fixtures.pg_cluster, fixtures.pg_url, fixtures.pg_replica
 
@@ -31,14 +31,6 @@ pg_cluster, pg_url, pg_replica = fixtures.pg_cluster, fixtures.pg_url, fixtures.
 @pytest.fixture
 def pg_settings(settings: Settings, pg_url: str) -> Settings:
     return settings.model_copy(update={"database_url": SecretStr(pg_url), "abstain_below": 0.0})
-
-
-def corpus(settings: Settings) -> Path:
-    folder = settings.corpus[0]
-    write(folder / "business" / "timewarner.txt", ARTICLE_A)
-    write(folder / "business" / "dollar.md", "---\ndate: 2005-01-21\n---\n" + ARTICLE_B)
-    write(folder / "world" / "yukos.txt", ARTICLE_C)
-    return folder
 
 
 def test_index_search_and_answer(pg_settings: Settings) -> None:
@@ -192,7 +184,7 @@ def test_kill_mid_run_leaves_the_old_corpus(pg_settings: Settings, tmp_path: Pat
     }
     script = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
-        "from tests.conftest import HashEmbedder;"
+        "from tests.helpers import HashEmbedder;"
         "from index.settings import Settings; from index.indexing import run_index;"
         "from pathlib import Path;"
         "import time, index.stores.postgres.writer as pg;"

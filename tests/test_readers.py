@@ -10,7 +10,7 @@ import pytest
 from index.errors import UnreadableFileError
 from index.readers import iter_article_files, read_file
 
-from .conftest import ARTICLE_A, BBC, REPO, write
+from .helpers import ARTICLE_A, BBC, REPO, write
 
 MB = 2**20
 

@@ -9,7 +9,7 @@ from index.embedding.torch_backend import SentenceTransformerEmbedder
 from index.readers import read_file
 from index.types import Article
 
-from .conftest import BBC
+from .helpers import BBC
 
 pytestmark = pytest.mark.slow
 

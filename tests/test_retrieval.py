@@ -16,23 +16,7 @@ from index.settings import Settings
 from index.text import stem
 from index.types import Filters, Hit
 
-from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder, write
-
-TURKEY = """---
-title: Turkey and Israel talks
-date: 2020-12-15
-source: Axios
-url: https://www.axios.com/turkey-israel
----
-Aliyev raised the Israel-Turkey tensions in a recent call with Turkish President Recep Tayyip Erdoğan.
-
-Those talks dragged on until 2016, and the eventual deal unraveled two years later.
-"""
-
-FOOTBALL = "\n\n".join(
-    f"Chelsea striker scored goal number {i} for the football club in the league match."
-    for i in range(8)
-)
+from .helpers import ARTICLE_A, ARTICLE_B, ARTICLE_C, FOOTBALL, TURKEY, HashEmbedder, write
 
 
 @pytest.fixture

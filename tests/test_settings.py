@@ -9,7 +9,7 @@ import pytest
 
 from index.settings import Settings
 
-from .conftest import REPO
+from .helpers import REPO
 
 
 def test_env_example_documents_every_setting() -> None:

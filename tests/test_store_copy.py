@@ -25,8 +25,7 @@ from index.stores.postgres.writer import PostgresWriter
 from index.types import Hit
 
 from . import pg_cluster as fixtures
-from .conftest import ARTICLE_C, HashEmbedder, write
-from .test_postgres_store import corpus
+from .helpers import ARTICLE_C, DATE_1, STORIES, HashEmbedder, corpus, rss, serve_stories, write
 from .web_server import Site
 
 pg_cluster, pg_url = fixtures.pg_cluster, fixtures.pg_url
@@ -155,8 +154,6 @@ def test_reindex_after_copy_embeds_nothing(local_settings: Settings, pg_settings
 
 
 def test_web_sources_travel(site: Site, local_settings: Settings, pg_settings: Settings) -> None:
-    from .test_web_sources import DATE_1, STORIES, rss, serve_stories
-
     local = local_settings.model_copy(update={"allow_private_urls": True, "fetch_delay": 0.0})
     pg = pg_settings.model_copy(update={"allow_private_urls": True, "fetch_delay": 0.0})
     serve_stories(site)

@@ -15,57 +15,26 @@ from index.indexing import IndexReport, run_index
 from index.settings import Settings
 from index.stores.local.generations import DB_NAME, current_generation_dir
 
-from .conftest import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder
-from .test_cli import cli
+from .helpers import (
+    ARTICLE_A,
+    ARTICLE_B,
+    DATE_1,
+    DATE_2,
+    STORIES,
+    HashEmbedder,
+    cli,
+    page,
+    rss,
+    seed_models,
+    serve_stories,
+)
 from .web_server import Site
-
-STORIES = {
-    "/news/time-warner": ARTICLE_A,
-    "/news/dollar": ARTICLE_B,
-    "/news/yukos": ARTICLE_C,
-}
 
 
 @pytest.fixture
 def web_settings(settings: Settings) -> Settings:
     # The test server is on 127.0.0.1: allowed here, refused by default.
     return settings.model_copy(update={"allow_private_urls": True, "fetch_delay": 0.0})
-
-
-def page(story: str, *, nav: str = "Home | World | Business | Sport") -> str:
-    title, _, body = story.strip().partition("\n\n")
-    paragraphs = "".join(f"<p>{p}</p>" for p in body.split("\n\n") if p.strip())
-    return (
-        f"<!doctype html><html><head><title>{title}</title></head><body>"
-        f"<nav><ul><li>{nav}</li></ul></nav>"
-        f"<article><h1>{title}</h1>{paragraphs}</article>"
-        "<footer>Copyright 2005 Example News. Cookie settings. Terms of use.</footer>"
-        "</body></html>"
-    )
-
-
-def rss(site: Site, entries: list[tuple[str, str]], *, full: dict[str, str] | None = None) -> str:
-    items = []
-    for path, updated in entries:
-        title = STORIES[path].strip().splitlines()[0]
-        content = ""
-        if full and path in full:
-            content = f"<content:encoded><![CDATA[{full[path]}]]></content:encoded>"
-        items.append(
-            f"<item><title>{title}</title><link>{site.url(path)}</link>"
-            f"<pubDate>{updated}</pubDate><description>{title}</description>{content}</item>"
-        )
-    return (
-        '<?xml version="1.0" encoding="utf-8"?>'
-        '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">'
-        f"<channel><title>Example News</title><link>{site.url('/')}</link>"
-        f"{''.join(items)}</channel></rss>"
-    )
-
-
-def serve_stories(site: Site) -> None:
-    for path, story in STORIES.items():
-        site.route(path, page(story), etag=f'"{path}-v1"')
 
 
 def index(settings: Settings, **kwargs: object) -> IndexReport:
@@ -79,10 +48,6 @@ def articles(settings: Settings) -> dict[str, dict[str, str]]:
     rows = conn.execute("SELECT key, url, title, date, text FROM articles").fetchall()
     conn.close()
     return {r["key"]: dict(r) for r in rows}
-
-
-DATE_1 = "Mon, 10 Jan 2005 09:00:00 GMT"
-DATE_2 = "Tue, 11 Jan 2005 09:00:00 GMT"
 
 
 def test_rss_feed_is_indexed_with_feed_metadata(site: Site, web_settings: Settings) -> None:
@@ -303,9 +268,12 @@ def test_image_link_is_reported_and_skipped(site: Site, web_settings: Settings) 
 
 
 @pytest.mark.slow
-def test_cli_index_url_exit_code_and_stats(site: Site, tmp_path: Path) -> None:
+def test_cli_index_url_exit_code_and_stats(
+    site: Site, tmp_path: Path, exported_models: Path
+) -> None:
     """The real CLI and model: a feed with one failing page indexes the rest, exits 1,
     and `stats` lists the source with its article count and last sync."""
+    seed_models(tmp_path / "idx", exported_models)
     serve_stories(site)
     site.remove("/news/yukos")
     entries = [(p, DATE_1) for p in STORIES]
