@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from index.indexer import run_index
-from index.retriever import Retriever
 
 from bot.app import make_bot
 from bot.client import ArticleBot
+from index.indexing import run_index
+from index.retrieval import Retriever
 from index.settings import Settings
 
 from .fake_discord import FakeDiscord, RecordedRequest, running

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from index.settings import Settings
-from index.stores.local import Snapshot
+from index.stores.local.snapshot import Snapshot
 
 from .web_server import Site
 

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ...errors import IndexDamagedError, IndexMissingError
 
@@ -17,6 +17,15 @@ if TYPE_CHECKING:
 
 EF_SEARCH = 128  # as the local HNSW index (recall vs latency: benchmarks/README.md)
 POOL_WAIT = 5.0  # seconds a reader waits for a connection before "unavailable"
+
+
+class Connections(Protocol):
+    """What the view and the writer ask of the store: a connection of their own, or one
+    of the readers' pool for a moment."""
+
+    def connect(self, url: str | None = None) -> psycopg.Connection[Any]: ...
+
+    def reading(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]: ...
 
 
 def redact(url: str) -> str:

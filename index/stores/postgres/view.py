@@ -16,14 +16,14 @@ from .vectors import vector_text
 if TYPE_CHECKING:
     import numpy as np
 
-    from .store import PostgresStore
+    from .pool import Connections
 
 
 class PostgresView:
     """The committed state, read through the store's pool. ``version`` is the generation
     when the view was opened; each query reads the latest commit."""
 
-    def __init__(self, store: PostgresStore) -> None:
+    def __init__(self, store: Connections) -> None:
         self.store = store
         with store.reading() as conn:
             rows = conn.execute("SELECT key, value FROM manifest").fetchall()

@@ -19,13 +19,13 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ...types import Article, Passage, Sentences
-    from .store import PostgresStore
+    from .pool import Connections
 
 
 class PostgresWriter:
     """One transaction: everything ``publish`` commits, nothing if the run dies."""
 
-    def __init__(self, store: PostgresStore, *, fresh: bool) -> None:
+    def __init__(self, store: Connections, *, fresh: bool) -> None:
         self.store = store
         self.conn = store.connect()
         self.conn.autocommit = False
