@@ -6,13 +6,10 @@ The fixtures are bound by name in each test module that uses them (as tests/pg_c
 from __future__ import annotations
 
 import contextlib
-import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.app import make_bot
 from bot.client import ArticleBot
@@ -64,39 +61,6 @@ def _build(settings: Settings, files: dict[str, str], embedder: HashEmbedder) ->
         write(settings.corpus[0] / name, text)
     run_index(settings, embedder)
     return Retriever(settings, embedder)
-
-
-class _Records(logging.Handler):
-    def __init__(self, level: int) -> None:
-        super().__init__(level=level)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture(autouse=True)
-def no_discord_errors() -> Iterator[None]:
-    """Fail the test when discord.py logs an error (e.g. an unhandled exception in a command)."""
-    handler = _Records(logging.ERROR)
-    logger = logging.getLogger("discord")
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-    formatter = logging.Formatter("%(name)s: %(message)s")  # appends the traceback, if any
-    messages = [formatter.format(record) for record in handler.records]
-    assert not messages, "discord.py logged errors:\n" + "\n".join(messages)
-
-
-@pytest.fixture
-def fake(request: pytest.FixtureRequest) -> Iterator[FakeDiscord]:
-    """A started fake that discord.py points at; parametrize indirectly for constructor kwargs."""
-    kwargs: dict[str, Any] = getattr(request, "param", {})
-    with FakeDiscord(**kwargs) as server, server.redirect():
-        yield server
-        assert server.errors == []
 
 
 @contextlib.asynccontextmanager

@@ -4,13 +4,16 @@ Values and helpers that several test modules share live in tests/helpers.py."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from index.settings import Settings
 
+from .fake_discord import FakeDiscord
 from .helpers import REPO, HashEmbedder, cli
 from .web_server import Site
 
@@ -54,3 +57,38 @@ def site() -> Iterator[Site]:
     """A real HTTP server on 127.0.0.1 for web-source tests (tests/web_server.py)."""
     with Site() as running:
         yield running
+
+
+class _ErrorRecords(logging.Handler):
+    """Collects ERROR (and worse) records."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def no_discord_errors() -> Iterator[list[logging.LogRecord]]:
+    """Fail the test when discord.py logs an error (e.g. an exception in a command)."""
+    handler = _ErrorRecords()
+    logger = logging.getLogger("discord")
+    logger.addHandler(handler)
+    try:
+        yield handler.records
+    finally:
+        logger.removeHandler(handler)
+    formatter = logging.Formatter("%(name)s: %(message)s")  # appends the traceback, if any
+    messages = [formatter.format(record) for record in handler.records]
+    assert not messages, "discord.py logged errors:\n" + "\n".join(messages)
+
+
+@pytest.fixture
+def fake(request: pytest.FixtureRequest) -> Iterator[FakeDiscord]:
+    """A started fake that discord.py points at; parametrize indirectly for constructor kwargs."""
+    kwargs: dict[str, Any] = getattr(request, "param", {})
+    with FakeDiscord(**kwargs) as server, server.redirect():
+        yield server
+        assert server.errors == []

@@ -45,15 +45,10 @@ from .bot_helpers import (
     _embed,
     _field,
     _webhook_path,
-    fake,
-    no_discord_errors,
     serving,
 )
 from .fake_discord import FakeDiscord, RecordedRequest
 from .helpers import ARTICLE_A, ARTICLE_B, ARTICLE_C, FOOTBALL, TURKEY, HashEmbedder, write
-
-__all__ = ["fake", "no_discord_errors"]  # fixtures, imported to be used here
-
 
 # --- the corpus -------------------------------------------------------------------------------
 

@@ -46,14 +46,10 @@ from .bot_helpers import (
     _embed,
     _field,
     _webhook_path,
-    fake,
-    no_discord_errors,
     serving,
 )
 from .fake_discord import FakeDiscord, RecordedRequest
 from .helpers import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder, write
-
-__all__ = ["fake", "no_discord_errors"]  # fixtures, imported to be used here
 
 pg_cluster, pg_url = fixtures.pg_cluster, fixtures.pg_url
 

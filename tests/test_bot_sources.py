@@ -30,15 +30,11 @@ from .bot_helpers import (
     _build,
     _callback_path,
     _embed,
-    fake,
-    no_discord_errors,
     serving,
 )
 from .fake_discord import FakeDiscord, RecordedRequest
 from .helpers import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder
 from .web_server import Site
-
-__all__ = ["fake", "no_discord_errors"]  # fixtures, imported to be used here
 
 Json = dict[str, Any]
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import discord
@@ -13,41 +11,6 @@ import pytest
 from discord.ext import commands
 
 from tests.fake_discord import FakeDiscord, drain_tasks, running
-
-
-class _ErrorRecords(logging.Handler):
-    """Collects ERROR (and worse) records."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture(autouse=True)
-def no_discord_errors() -> Iterator[list[logging.LogRecord]]:
-    """Fail the test when discord.py logs an error (e.g. an exception in a command)."""
-    handler = _ErrorRecords()
-    logger = logging.getLogger("discord")
-    logger.addHandler(handler)
-    try:
-        yield handler.records
-    finally:
-        logger.removeHandler(handler)
-    formatter = logging.Formatter("%(name)s: %(message)s")  # appends the traceback, if any
-    messages = [formatter.format(record) for record in handler.records]
-    assert not messages, "discord.py logged errors:\n" + "\n".join(messages)
-
-
-@pytest.fixture
-def fake(request: pytest.FixtureRequest) -> Iterator[FakeDiscord]:
-    """A started fake that discord.py points at; parametrize indirectly for constructor kwargs."""
-    kwargs: dict[str, Any] = getattr(request, "param", {})
-    with FakeDiscord(**kwargs) as server, server.redirect():
-        yield server
-        assert server.errors == []
 
 
 class ArticleBot(commands.Bot):
