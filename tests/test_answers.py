@@ -115,15 +115,14 @@ def test_one_question_reads_one_generation(retriever: Retriever) -> None:
 def test_a_generation_published_mid_question_is_not_mixed_in(
     retriever: Retriever, settings: Settings
 ) -> None:
-    snap = retriever.snapshot()
+    gen = retriever.pin()
     write(settings.corpus[0] / "d.txt", "Harbour council news\n\nThe harbour council met.")
     run_index(settings.model_copy(update={"abstain_below": 0.005}), HashEmbedder(dimension=1024))
-    assert retriever.snapshot().version != snap.version  # a new generation is live ...
-    # ... but the pinned snapshot still reads the old one, whole
-    assert snap.view.version == snap.version
+    assert retriever.pin().version != gen.version  # a new generation is live ...
+    # ... but the pinned generation still reads the old one, whole
+    assert gen.view.version == gen.version
     assert "harbour council met" not in " ".join(
-        h.text.lower()
-        for h in retriever.first_stage(snap, "harbour council", 10, None, "hybrid")[0]
+        h.text.lower() for h in retriever.first_stage(gen, "harbour council", 10, None, "hybrid")[0]
     )
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from index.indexing import run_index
 from index.retrieval import Retriever
-from index.retrieval import snapshot as snapshot_module
+from index.retrieval import generation as generation_module
 from index.retrieval.cache import LRU
 from index.settings import Settings
 from index.stores.local.snapshot import Snapshot
@@ -63,13 +63,13 @@ def test_a_killed_runs_copy_is_removed_by_a_run_with_nothing_to_do(
 def test_word_frequency_cache_is_bounded(
     settings: Settings, embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(snapshot_module, "DF_CACHE", 50)
+    monkeypatch.setattr(generation_module, "DF_CACHE", 50)
     write(settings.corpus[0] / "a.txt", ARTICLE_A)
     run_index(settings, embedder)
     retriever = Retriever(settings, embedder)
     for i in range(300):
         retriever.search(f"profits word{i} other{i}", 3)
-    cache = retriever.snapshot().df_cache
+    cache = retriever.pin().df_cache
     assert 0 < len(cache) <= 50
     assert retriever.document_frequency("profits") >= 1  # still answers after eviction
 

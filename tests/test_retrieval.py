@@ -136,15 +136,15 @@ def test_everyday_words_a_small_index_lacks_do_not_outweigh_its_topic(
     # index alone "things" would be the question's rarest word and most of its weight.
     assert retriever.document_frequency("things") == 0
     question = "why are things going so well for the Chelsea striker"
-    terms = query_terms(retriever.snapshot(), question)
+    terms = query_terms(retriever.pin(), question)
     assert terms.weights[stem("chelsea")] > terms.weights[stem("things")]
     monkeypatch.setattr(query_terms_module, "PRIOR_PASSAGES", 0)  # the index alone
-    alone = query_terms(retriever.snapshot(), question)
+    alone = query_terms(retriever.pin(), question)
     assert alone.weights[stem("chelsea")] < alone.weights[stem("things")]
     assert terms.unknown < 0.5 < alone.unknown
     monkeypatch.undo()
     # A name English doesn't know keeps the weight of a word no passage holds.
-    named = query_terms(retriever.snapshot(), "why are things going so well for Zorblatt")
+    named = query_terms(retriever.pin(), "why are things going so well for Zorblatt")
     assert named.weights[stem("zorblatt")] > 2 * named.weights[stem("things")]
 
 

@@ -1,6 +1,6 @@
 """Answering a question, top to bottom.
 
-One generation of the index is pinned for the whole question (``Retriever.snapshot``),
+One generation of the index is pinned for the whole question (``Retriever.pin``),
 then: correct the spelling -> retrieve passages -> gather their sentences as candidates
 -> score them with the answer model -> decide whether the articles cover the question
 (else abstain) -> choose 1-3 quotes -> cite them.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from ..retrieval import HEAD, Mode, Retriever, Snapshot
+from ..retrieval import HEAD, Generation, Mode, Retriever
 from ..types import Filters, Hit, Span
 from .citation import cite
 from .evidence import evidence_features
@@ -54,10 +54,8 @@ def answer(
     context = tuple(valid_text(c) for c in context)
     started = time.perf_counter()
     query = " ".join((*context[-2:], question)) if context else question
-    snap = retriever.snapshot()
-    ranked = rank(
-        retriever, query, HEAD, filters, mode, question=question, models=models, snap=snap
-    )
+    gen = retriever.pin()
+    ranked = rank(retriever, query, HEAD, filters, mode, question=question, models=models, gen=gen)
     hits, timings, texts = ranked.hits, ranked.timings, ranked.texts
     follows = context[-1] if context else None
     t = time.perf_counter()
@@ -86,13 +84,13 @@ def rank(
     *,
     question: str | None = None,
     models: AnswerModels | None = None,
-    snap: Snapshot | None = None,
+    gen: Generation | None = None,
 ) -> Ranked:
     """Top ``k`` passages, the head re-ordered by their best sentence as the answer
     model scores it, and those scored sentences (best first). ``question`` is the
     current question when ``query`` adds earlier ones; ``models`` replaces the shipped
     ones (cross-validation)."""
-    ranked = gather(retriever, query, k, filters, mode, question=question, snap=snap)
+    ranked = gather(retriever, query, k, filters, mode, question=question, gen=gen)
     t = time.perf_counter()
     cands = score(ranked.candidates, (models or load_models()).sentence)
     head = rerank_passages(ranked.hits[: ranked.head], cands)
@@ -109,27 +107,27 @@ def gather(
     mode: Mode = "hybrid",
     *,
     question: str | None = None,
-    snap: Snapshot | None = None,
+    gen: Generation | None = None,
 ) -> Ranked:
     """Top ``k`` passages in first-stage order and the sentences of the head with their
     features, unscored (what the answer model is fitted on). Typos in ``query`` and
     ``question`` are corrected first (``index.spelling``)."""
-    snap = snap or retriever.snapshot()
-    fixed = snap.correct(query)
+    gen = gen or retriever.pin()
+    fixed = gen.correct(query)
     # Without earlier questions the query is the question: corrected once.
-    own = fixed if question in (None, query) else snap.correct(question)
+    own = fixed if question in (None, query) else gen.correct(question)
     query = fixed.text
     question = None if question is None else own.text
     corrected = dict(fixed.changes) | dict(own.changes)
-    hits, depth, timings = retriever.first_stage(snap, query, max(k, HEAD), filters, mode)
+    hits, depth, timings = retriever.first_stage(gen, query, max(k, HEAD), filters, mode)
     t = time.perf_counter()
     head = hits[:depth]
-    terms = query_terms(snap, query, question)
+    terms = query_terms(gen, query, question)
     cands: list[Candidate] = []
     texts: dict[str, str] = {}
     if head:
-        texts = snap.view.article_texts({h.article_id for h in head})
-        stored = snap.view.sentences([h.passage_id for h in head])
+        texts = gen.view.article_texts({h.article_id for h in head})
+        stored = gen.view.sentences([h.passage_id for h in head])
         vector = tuned = None
         if mode != "lexical":
             vector, tuned = retriever.query_vector(query), retriever.tuned_vector(query)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .. import english
-from ..retrieval import Snapshot
+from ..retrieval import Generation
 from ..text import query_words, stem
 
 #: Passages of everyday English counted beside the index's own in a word's IDF
@@ -32,18 +32,18 @@ class QueryTerms:
         return sum(w for t, w in self.weights.items() if t in words) / self.total
 
 
-def query_terms(snap: Snapshot, query: str, question: str | None = None) -> QueryTerms:
+def query_terms(gen: Generation, query: str, question: str | None = None) -> QueryTerms:
     """IDF of each query word by its passage frequency, with everyday English as a
     prior (PRIOR_PASSAGES); words of ``question`` (the current one, when ``query``
     also holds earlier questions) count double. Also the share of that weight in
     words no passage holds: questions about what the articles never mention
     ("Twitter", "2018") are likely not covered."""
     own = {stem(w) for w in query_words(question or query)}
-    n = snap.passage_count() + PRIOR_PASSAGES
+    n = gen.passage_count() + PRIOR_PASSAGES
     weights: dict[str, float] = {}
     unknown = 0.0
     for word in query_words(query):
-        df = snap.document_frequency(word)
+        df = gen.document_frequency(word)
         # A small index alone makes every word it lacks rarer than its own topic's
         # words: over one article, "fix" and "things" would outweigh "Turkey".
         df_prior = df + PRIOR_PASSAGES * english.passage_share(word)

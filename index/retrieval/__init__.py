@@ -1,4 +1,4 @@
-"""Retrieval: the published generation pinned per question (``Snapshot``), and hybrid
+"""Retrieval: the published generation pinned per question (``Generation``), and hybrid
 dense + lexical search over it (``Retriever``)."""
 
 from __future__ import annotations
@@ -6,15 +6,15 @@ from __future__ import annotations
 from ..errors import ConfigError
 from ..settings import Settings
 from .fusion import HEAD, dedupe, diversify, fuse_scores
+from .generation import Generation
 from .retriever import MODES, Mode, Retriever
-from .snapshot import Snapshot
 
 __all__ = [
     "HEAD",
     "MODES",
+    "Generation",
     "Mode",
     "Retriever",
-    "Snapshot",
     "dedupe",
     "diversify",
     "fuse_scores",

@@ -1,7 +1,7 @@
 """Hybrid retrieval: dense + lexical (BM25) candidates, fused (``fusion``).
 
 A ``Retriever`` is built once and shared: it is safe to call from many threads.
-``snapshot()`` pins the published generation for one question (one ``Store.version()``
+``pin()`` pins the published generation for one question (one ``Store.version()``
 call), switching to a newer one without a restart. Where the index lives is the
 store's business (``index.stores``): this module never sees SQL or FAISS, and it knows
 nothing of the answer model.
@@ -24,7 +24,7 @@ from ..stores.base import IndexView, Store, check_compatible
 from ..types import Filters, Hit
 from .cache import LRU
 from .fusion import DENSE_WEIGHT, HEAD, dedupe, diversify, fuse_scores
-from .snapshot import Snapshot
+from .generation import Generation
 
 if TYPE_CHECKING:
     import numpy as np
@@ -61,7 +61,7 @@ class Retriever:
         self._loaded = self._load()
 
     # --- the published generation --------------------------------------------------------
-    def snapshot(self) -> Snapshot:
+    def pin(self) -> Generation:
         """The published state to answer one question from, switching to a newer one
         first (one ``Store.version()`` call)."""
         loaded = self._loaded
@@ -82,9 +82,9 @@ class Retriever:
     @property
     def view(self) -> IndexView:
         """The published state answers come from now."""
-        return self.snapshot().view
+        return self.pin().view
 
-    def _load(self) -> Snapshot:
+    def _load(self) -> Generation:
         view = self.store.open_view()
         try:
             check_compatible(
@@ -94,7 +94,7 @@ class Retriever:
         except BaseException:
             view.close()
             raise
-        return Snapshot(view)
+        return Generation(view)
 
     def warm_up(self) -> None:
         """Load the model now rather than on the first question."""
@@ -111,16 +111,16 @@ class Retriever:
 
     # --- one-off reads of the current generation (CLI, bot, tests) -----------------------
     def passage_count(self) -> int:
-        return self.snapshot().passage_count()
+        return self.pin().passage_count()
 
     def document_frequency(self, word: str) -> int:
-        return self.snapshot().document_frequency(word)
+        return self.pin().document_frequency(word)
 
     def written(self, word: str) -> bool:
-        return self.snapshot().written(word)
+        return self.pin().written(word)
 
     def correct(self, text: str) -> Correction:
-        return self.snapshot().correct(text)
+        return self.pin().correct(text)
 
     # --- question vectors ------------------------------------------------------------------
     def query_vector(self, query: str) -> np.ndarray:
@@ -161,23 +161,23 @@ class Retriever:
         ``articlebot search`` shows them); answers re-order them. ``mode`` "dense" or
         "lexical" uses one retriever alone (for evaluation side by side). Typos are
         corrected first, as for answers."""
-        snap = self.snapshot()
-        hits, _, timings = self.first_stage(snap, snap.correct(query).text, k, filters, mode)
+        gen = self.pin()
+        hits, _, timings = self.first_stage(gen, gen.correct(query).text, k, filters, mode)
         return hits[:k], timings
 
     def first_stage(
-        self, snap: Snapshot, query: str, k: int, filters: Filters | None, mode: Mode
+        self, gen: Generation, query: str, k: int, filters: Filters | None, mode: Mode
     ) -> tuple[list[Hit], int, dict[str, float]]:
-        """Top ``k`` passages of ``snap`` by fused first-stage scores (more where
+        """Top ``k`` passages of ``gen`` by fused first-stage scores (more where
         ``diversify`` moved passages), how many of them make the head that answers are
         chosen from, and the time each step took (ms)."""
         t0 = time.perf_counter()
-        view = snap.view
+        view = gen.view
         vector = self.query_vector(query) if mode != "lexical" else None
         t1 = time.perf_counter()
         dense = view.dense(vector, CANDIDATES, filters) if vector is not None else []
         t2 = time.perf_counter()
-        words = snap.lexical_words(query) if mode != "dense" else []
+        words = gen.lexical_words(query) if mode != "dense" else []
         lexical = view.lexical(words, CANDIDATES, filters) if words else []
         t3 = time.perf_counter()
         hits, depth = _fuse(view, dense, lexical, k)
@@ -190,9 +190,9 @@ class Retriever:
         return [pid for pid, _ in self.view.dense(self.query_vector(query), k, None)]
 
     def lexical_only(self, query: str, k: int = 10) -> list[int]:
-        snap = self.snapshot()
-        words = snap.lexical_words(query)
-        return [pid for pid, _ in snap.view.lexical(words, k, None)] if words else []
+        gen = self.pin()
+        words = gen.lexical_words(query)
+        return [pid for pid, _ in gen.view.lexical(words, k, None)] if words else []
 
 
 def _fuse(

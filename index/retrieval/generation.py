@@ -26,7 +26,7 @@ DF_CACHE = 20_000
 
 
 @dataclass
-class Snapshot:
+class Generation:
     """A published state (``view``) and what is cached about it."""
 
     view: IndexView
