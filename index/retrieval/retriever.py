@@ -18,7 +18,6 @@ from .. import english
 from ..embedding import Embedder, embedder_backend, make_embedder, make_question_embedder
 from ..errors import ArticlebotError
 from ..settings import Settings
-from ..spelling import Correction
 from ..stores import open_store
 from ..stores.base import IndexView, Store, check_compatible
 from ..types import Filters, Hit
@@ -119,9 +118,6 @@ class Retriever:
     def written(self, word: str) -> bool:
         return self.pin().written(word)
 
-    def correct(self, text: str) -> Correction:
-        return self.pin().correct(text)
-
     # --- question vectors ------------------------------------------------------------------
     def query_vector(self, query: str) -> np.ndarray:
         """The query's embedding, cached (answering needs it twice: search and ranking)."""
@@ -184,10 +180,6 @@ class Retriever:
         t4 = time.perf_counter()
         timings = dict(embed=t1 - t0, dense=t2 - t1, lexical=t3 - t2, fuse=t4 - t3)
         return hits, depth, {key: round(v * 1000, 2) for key, v in timings.items()}
-
-    def dense_only(self, query: str, k: int = 10) -> list[int]:
-        """Passage ids by cosine alone (for evaluation against the hybrid ranking)."""
-        return [pid for pid, _ in self.view.dense(self.query_vector(query), k, None)]
 
     def lexical_only(self, query: str, k: int = 10) -> list[int]:
         gen = self.pin()
