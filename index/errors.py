@@ -69,6 +69,11 @@ class HostRefusedError(FetchError):
     be asked either, so this passes through robots.txt handling unchanged."""
 
 
+class RobotsDisallowedError(FetchError):
+    """robots.txt disallows the URL: a page that is skipped, as its site asked, not a
+    failure (a feed with one such link must not fail every sync)."""
+
+
 class QuoteSpanError(ArticlebotError):
     """A quote is not an exact, trimmed span of its stored article (a bug or a damaged
     index): the answer is refused rather than misquoting."""

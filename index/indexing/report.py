@@ -25,6 +25,14 @@ class FileFailure:
     reason: str
 
 
+@dataclass(frozen=True)
+class UrlSkip:
+    """A page left out as its site asked (robots.txt): reported, not a failure."""
+
+    url: str
+    reason: str
+
+
 @dataclass
 class IndexReport:
     added: int = 0
@@ -43,6 +51,7 @@ class IndexReport:
     requests: int = 0  # HTTP requests made for web sources
     web: dict[str, dict[str, object]] = field(default_factory=dict)  # per web source
     warnings: list[str] = field(default_factory=list)
+    skipped_urls: list[UrlSkip] = field(default_factory=list)  # robots.txt said no
 
     def summary(self) -> str:
         web = f" / {self.requests} HTTP requests" if self.sources else ""
