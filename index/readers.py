@@ -328,14 +328,15 @@ def iso_date(value: object) -> str | None:
     if isinstance(value, date):
         return value.isoformat()
     text = str(value).strip()
+    # OverflowError: a year of twenty digits, as a hostile feed or page may give.
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).date().isoformat()
-    except ValueError:
+    except (ValueError, OverflowError):
         pass
     for fmt in ("%d %B %Y", "%B %d, %Y", "%d %b %Y", "%b %d, %Y", "%Y/%m/%d"):
         try:
             return datetime.strptime(text, fmt).date().isoformat()
-        except ValueError:
+        except (ValueError, OverflowError):
             continue
     return None
 

@@ -26,6 +26,7 @@ from .formats.detect import sniff
 from .formats.feeds import Entry, entry_article, parse_feed
 from .formats.pages import discover_feeds, page_article, text_article
 from .formats.sitemaps import parse_sitemap
+from .formats.tolerant import one_line
 
 MAX_SITEMAP_DEPTH = 3  # a sitemap index of sitemap indexes of sitemaps, no deeper
 
@@ -106,17 +107,21 @@ class _Sync:
         self.pages: dict[str, asyncio.Task[bool]] = {}  # one fetch per page URL per run
         self.known_pages = state.pages()
         self.stored: set[str] = set()  # pages turned into articles this run
+        self._visited: set[tuple[str, str]] = set()  # (source, listing URL) read this run
 
     # --- sources and listings ------------------------------------------------------------
     async def source(self, source: WebSource) -> None:
+        """Sync one source; whatever goes wrong in it is its failure, never the run's."""
         run = self.scan.runs[source.url] = SourceRun(kind=source.kind)
         self.scan.listed.setdefault(source.url, set())
         try:
-            got = await self._get(source.url)
-        except (FetchError, UnreadableSourceError) as exc:
-            run.error = _reason(exc)
+            await self._sync_source(source, run)
+        except Exception as exc:  # one source's bug must not stop the others
+            run.error = _reason(exc, source.url)
             self._fail(source.url, run.error)
-            return
+
+    async def _sync_source(self, source: WebSource, run: SourceRun) -> None:
+        got = await self._get(source.url)
         if got is None:  # 304: unchanged; a site's feeds may still have news
             complete = True
             for feed in source.feeds if source.kind == "site" else ():
@@ -124,35 +129,48 @@ class _Sync:
             if complete and source.kind == "site" and self.prune:
                 self.scan.complete.add(source.url)
             return
-        kind = await self._first_listing(source, got)
-        run.kind = kind
+        run.kind = await self._first_listing(source, got)
 
     async def _first_listing(self, source: WebSource, got: Fetched) -> str:
-        """Read what the source URL served: a feed, a sitemap, a site's home page, a page."""
-        kind: str = sniff(got.body, got.content_type, got.final_url)
-        if kind in ("feed", "sitemap"):
-            complete = await self._read_listing(source.url, source.url, got, kind, depth=0)
-        elif kind == "html" and _is_home(source.url) and (feeds := self._feeds_of(got)):
-            self.scan.sources[source.url] = WebSource(source.url, "site", tuple(feeds))
-            self._remember(got)
-            complete = True
-            for feed in feeds:
-                complete &= await self.listing(source.url, feed)
-            kind = "site"
+        """Read what the source URL served: a feed, a sitemap, a site's home page, a page.
+        A source keeps the kind it was first synced as: a feed that serves a web page
+        today (a maintenance page) fails, and nothing of it is stored or pruned."""
+        served = sniff(got.body, got.content_type, got.final_url)
+        feeds = self._feeds_of(got) if _may_be_site(source, served) else []
+        kind = "site" if feeds else served if served in ("feed", "sitemap") else "page"
+        if source.kind is not None and kind != source.kind:
+            raise UnreadablePageError(source.url, _changed_kind(source.kind, served))
+        self._visited.add((source.url, source.url))
+        if kind == "site":
+            complete = await self._site(source.url, got, feeds)
+        elif kind == "page":
+            complete = await self._page_source(source.url, got)
         else:
-            kind = "page"
-            self.scan.listed[source.url].add(source.url)
-            complete = await self._store_page(source.url, source.url, got, None)
-            if complete:
-                self._remember(got)
+            complete = await self._read_listing(source.url, source.url, got, kind, depth=0)
         self.scan.sources.setdefault(source.url, WebSource(source.url, kind))
         if complete:
             self.scan.complete.add(source.url)
         return kind
 
+    async def _site(self, url: str, got: Fetched, feeds: list[str]) -> bool:
+        self.scan.sources[url] = WebSource(url, "site", tuple(feeds))
+        self._remember(got)
+        complete = True
+        for feed in feeds:
+            complete &= await self.listing(url, feed)
+        return complete
+
+    async def _page_source(self, url: str, got: Fetched) -> bool:
+        self.scan.listed[url].add(url)
+        complete = await self._store_page(url, url, got, None)
+        if complete:
+            self._remember(got)
+        return complete
+
     async def listing(self, source: str, url: str, depth: int = 0) -> bool:
         """Sync one feed or sitemap of ``source``; True when it was read in full (or is
-        unchanged), so the pages it no longer lists can be pruned."""
+        unchanged), so the pages it no longer lists can be pruned. Whatever goes wrong is
+        this listing's failure."""
         try:
             got = await self._get(url)
             if got is None:
@@ -161,8 +179,8 @@ class _Sync:
             if kind not in ("feed", "sitemap"):
                 raise UnreadablePageError(url, f"is {_a(kind)}, not a feed or sitemap")
             return await self._read_listing(source, url, got, kind, depth)
-        except (FetchError, UnreadableSourceError) as exc:
-            self._fail(url, _reason(exc))
+        except Exception as exc:  # its source's other listings go on
+            self._fail(url, _reason(exc, url))
             return False
 
     async def _read_listing(
@@ -185,7 +203,8 @@ class _Sync:
             stamp = entry.updated or entry.published
             if self._wanted(entry.link, stamp):
                 jobs.append(self._page(source, entry.link, stamp, entry))
-        return all(await asyncio.gather(*jobs))
+        read = all(await asyncio.gather(*jobs))
+        return self._whole(url, "feed", feed.damage) and read
 
     async def _sitemap(self, source: str, url: str, got: Fetched, depth: int) -> bool:
         sitemap = parse_sitemap(got.body, got.final_url)
@@ -196,13 +215,28 @@ class _Sync:
             if self._wanted(page.loc, page.lastmod):
                 jobs.append(self._page(source, page.loc, page.lastmod, None))
         for child in sitemap.sitemaps:
+            if (source, child.loc) in self._visited:  # a cycle: read once this run is enough
+                continue
+            self._visited.add((source, child.loc))
             if depth + 1 >= MAX_SITEMAP_DEPTH:
                 self._fail(child.loc, f"sitemap nested deeper than {MAX_SITEMAP_DEPTH}: skipped")
                 continue
             known = self.state.fetches.get(child.loc)
             if self.prune or known is None or child.lastmod is None or known.stamp != child.lastmod:
                 jobs.append(self._child_sitemap(source, child.loc, child.lastmod, depth + 1))
-        return all(await asyncio.gather(*jobs))
+        read = all(await asyncio.gather(*jobs))
+        return self._whole(url, "sitemap", sitemap.damage) and read
+
+    def _whole(self, url: str, kind: str, damage: str | None) -> bool:
+        """Whether a listing parsed whole; one that did not is reported, and what it
+        no longer lists is not pruned (it may only have been cut short)."""
+        if damage is not None:
+            self._fail(
+                url,
+                f"{kind} is malformed or cut short ({damage}): its entries were read, "
+                "nothing pruned",
+            )
+        return damage is None
 
     async def _child_sitemap(self, source: str, url: str, lastmod: str | None, depth: int) -> bool:
         ok = await self.listing(source, url, depth)
@@ -223,9 +257,20 @@ class _Sync:
     ) -> asyncio.Task[bool]:
         task = self.pages.get(page)
         if task is None:
-            task = asyncio.ensure_future(self._fetch_page(source, page, stamp, entry))
+            task = asyncio.ensure_future(self._guarded_page(source, page, stamp, entry))
             self.pages[page] = task
         return task
+
+    async def _guarded_page(
+        self, source: str, page: str, stamp: str | None, entry: Entry | None
+    ) -> bool:
+        """One page's sync, whatever goes wrong in it that page's failure alone."""
+        try:
+            return await self._fetch_page(source, page, stamp, entry)
+        except Exception as exc:  # the listing's other pages go on
+            self.scan.runs.setdefault(source, SourceRun()).failed += 1
+            self._fail(page, _reason(exc, page))
+            return False
 
     async def _fetch_page(
         self, source: str, page: str, stamp: str | None, entry: Entry | None
@@ -240,7 +285,7 @@ class _Sync:
                 self._stamp(page, stamp)
                 return True
             run.failed += 1
-            self._fail(page, _reason(exc))
+            self._fail(page, _reason(exc, page))
             return False
         finally:
             self.progress.advance()
@@ -263,7 +308,7 @@ class _Sync:
                 article = entry_article(entry, page)
             else:
                 self.scan.runs.setdefault(source, SourceRun()).failed += 1
-                self._fail(page, _reason(exc))
+                self._fail(page, _reason(exc, page))
                 return False
         self.stored.add(page)
         self.scan.changed.append((page, article))
@@ -306,10 +351,28 @@ def _article(page: str, got: Fetched, entry: Entry | None) -> Article:
     raise UnreadablePageError(page, f"is {_a(kind)}, not an article page")
 
 
-def _is_home(url: str) -> bool:
-    """A site's home page (its feeds are what to follow), not an article page that
-    happens to link the site's feed too."""
-    return urlsplit(url).path in ("", "/")
+def _may_be_site(source: WebSource, served: str) -> bool:
+    """Whether to look for feeds: in a site's home page (its feeds are what to follow),
+    not in an article page that happens to link the site's feed too."""
+    home = urlsplit(source.url).path in ("", "/")
+    return served == "html" and home and source.kind in (None, "site")
+
+
+_SOURCE_KINDS = {
+    "feed": "a feed",
+    "sitemap": "a sitemap",
+    "site": "a site's home page with feeds",
+    "page": "a page",
+}
+
+
+def _changed_kind(was: str, served: str) -> str:
+    site_page = was == "site" and served == "html"
+    now = "a web page that advertises no feeds" if site_page else _a(served)
+    return (
+        f"was {_SOURCE_KINDS.get(was, was)}; it now serves {now}: nothing changed "
+        "(the site may be down for maintenance)"
+    )
 
 
 def _a(kind: str) -> str:
@@ -318,9 +381,9 @@ def _a(kind: str) -> str:
     ]
 
 
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, FetchError):
-        return exc.reason
-    if isinstance(exc, UnreadableSourceError):
-        return exc.reason
-    return f"{type(exc).__name__}: {exc}"
+def _reason(exc: Exception, url: str) -> str:
+    """One line that says what happened; an exception of an unexpected type is named,
+    as a bug to report, not a page to blame."""
+    if isinstance(exc, FetchError | UnreadableSourceError):
+        return one_line(exc.reason)
+    return one_line(f"internal error reading {url}: {type(exc).__name__}: {exc}")

@@ -19,6 +19,7 @@ from ...readers import clean_field, iso_date, normalize_text
 from ...types import Article
 from ..inflate import gunzip
 from .links import absolute_url
+from .tolerant import feed_xml_damage, never_raises
 
 FULL_TEXT_CHARS = 400  # feed content at least this long is the article, not a teaser
 
@@ -49,10 +50,13 @@ class Entry:
 class Feed:
     title: str | None
     entries: list[Entry]
+    damage: str | None = None  # why the feed may list less than it meant to (cut short)
 
 
+@never_raises("the feed")
 def parse_feed(body: bytes, url: str) -> Feed:
-    """Entries of an RSS (0.9x, 1.0, 2.0) or Atom feed, first of each link kept."""
+    """Entries of an RSS (0.9x, 1.0, 2.0) or Atom feed, first of each link kept; a feed
+    that did not parse whole has its ``damage`` said."""
     import feedparser
 
     # Bytes, never a str: feedparser fetches a str that looks like a URL, or opens it
@@ -69,7 +73,19 @@ def parse_feed(body: bytes, url: str) -> Feed:
         if entry is not None and entry.link not in seen:
             seen.add(entry.link)
             entries.append(entry)
-    return Feed(title=clean_field(parsed.feed.get("title")), entries=entries)
+    return Feed(clean_field(parsed.feed.get("title")), entries, _damage(parsed, body))
+
+
+def _damage(parsed: Any, body: bytes) -> str | None:
+    """Why a feed may be incomplete; None when it parsed whole. feedparser's strict
+    parser stops at the first XML error of any kind (an &nbsp; too), so lxml, which
+    reads on, judges whether any error lost content."""
+    from feedparser.exceptions import ThingsNobodyCaresAboutButMe
+
+    problem = parsed.get("bozo_exception")
+    if not parsed.get("bozo") or isinstance(problem, ThingsNobodyCaresAboutButMe):
+        return None  # e.g. a charset the HTTP header overrides: nothing lost
+    return feed_xml_damage(body)
 
 
 def _entry(parsed: Any, url: str) -> Entry | None:
@@ -99,21 +115,28 @@ def _entry_date(item: Any, field: str) -> str | None:
         return date
     try:
         return parsedate_to_datetime(str(raw)).date().isoformat()  # RFC 822, as RSS uses
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         pass
-    parsed = item.get(f"{field}_parsed")
-    return _struct_to_datetime(parsed).date().isoformat() if parsed else None
+    when = _struct_to_datetime(item.get(f"{field}_parsed"))
+    return when.date().isoformat() if when else None
 
 
 def _change_stamp(item: Any) -> str | None:
-    parsed = item.get("updated_parsed") or item.get("published_parsed")
-    if parsed:
-        return _struct_to_datetime(parsed).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = _struct_to_datetime(item.get("updated_parsed") or item.get("published_parsed"))
+    if when:
+        return when.strftime("%Y-%m-%dT%H:%M:%SZ")
     return _entry_date(item, "updated") or _entry_date(item, "published")
 
 
-def _struct_to_datetime(value: Any) -> datetime:
-    return datetime.fromtimestamp(calendar.timegm(value), UTC)  # feedparser's are in UTC
+def _struct_to_datetime(value: Any) -> datetime | None:
+    """feedparser's parsed date (in UTC) as a datetime; None when there is none or it is
+    out of any calendar (year 0, a 20-digit year): an unreadable date is no date."""
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (ValueError, OverflowError, OSError, TypeError):
+        return None
 
 
 def _full_text(contents: list[Any], summary: str | None) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
@@ -19,11 +20,23 @@ from ...types import Article
 from .detect import FEED_TYPES
 from .feeds import Entry
 from .links import absolute_url
+from .tolerant import never_raises
 
 _FEED_HREF = re.compile(r"(/feed|/rss|\.rss|\.atom|feed\.xml|rss\.xml|atom\.xml)/?$", re.I)
 _COMMENTS = re.compile(r"\bcomments?\b", re.I)
+# Where publishers state a page's date (Open Graph, Dublin Core, schema.org, news CMSs).
+_DATE_META = frozenset(
+    {
+        "article:published_time", "og:published_time", "datepublished", "date", "pubdate",
+        "publishdate", "publish-date", "publication_date", "dc.date", "dc.date.issued",
+        "dcterms.date", "dcterms.created", "dcterms.issued", "parsely-pub-date",
+        "sailthru.date", "citation_publication_date", "citation_date", "article.published",
+    }
+)  # fmt: skip
+_URL_DATE = re.compile(r"/((?:19|20)\d\d)/(0[1-9]|1[0-2])/(0[1-9]|[12]\d|3[01])(?:/|$)")
 
 
+@never_raises("the page's feed links")
 def discover_feeds(html: str, url: str) -> list[str]:
     """Feed URLs a page advertises with ``<link rel="alternate">``, in page order; failing
     those, links that look like feeds. Comment feeds are left out: their items are
@@ -63,6 +76,7 @@ def _parse_html(html: str) -> Any:
             return None
 
 
+@never_raises("the page")
 def page_article(html: str, url: str, *, entry: Entry | None = None) -> Article:
     """The main text of an HTML page (navigation, footers, banners and link lists
     dropped). The feed entry's metadata, when given, wins over the page's.
@@ -81,7 +95,7 @@ def page_article(html: str, url: str, *, entry: Entry | None = None) -> Article:
         url=_canonical(data.get("url"), url),
         title=entry_title or clean_field(data.get("title")) or url,
         text=text,
-        date=entry_date or iso_date(data.get("date")),
+        date=entry_date or metadata_date(_parse_html(html), url),
         author=entry_author or clean_field(data.get("author")),
         source=clean_field(data.get("sitename")),
     )
@@ -91,8 +105,15 @@ def _extract(html: str, url: str) -> dict[str, Any]:
     import trafilatura
 
     try:
+        # The date is read from the page's metadata below; htmldate's search of the body
+        # text finds years that are no publication date ("founded in 1998", a copyright).
         doc = trafilatura.bare_extraction(
-            html, url=url, with_metadata=True, include_comments=False, include_tables=True
+            html,
+            url=url,
+            with_metadata=True,
+            include_comments=False,
+            include_tables=True,
+            date_extraction_params={"extensive_search": False, "original_date": True},
         )
     except Exception as exc:  # trafilatura raises assorted lxml errors on broken input
         raise UnreadablePageError(url, f"cannot parse HTML ({exc})") from exc
@@ -114,6 +135,43 @@ def _site(url: str) -> str:
     return (urlsplit(url).hostname or "").removeprefix("www.")
 
 
+def metadata_date(tree: Any, url: str) -> str | None:
+    """The date a page states as its own: a date meta tag, JSON-LD's datePublished,
+    a ``<time datetime>``, or a /YYYY/MM/DD/ URL path; None rather than a guess."""
+    if tree is not None:
+        for meta in tree.xpath("//meta[@content]"):
+            name = meta.get("property") or meta.get("name") or meta.get("itemprop") or ""
+            if name.strip().lower() in _DATE_META and (date := iso_date(meta.get("content"))):
+                return date
+        for script in tree.xpath("//script[@type='application/ld+json']"):
+            if date := iso_date(_json_ld_date(script.text_content())):
+                return date
+        for stamp in tree.xpath("//time/@datetime"):
+            if date := iso_date(stamp):
+                return date
+    m = _URL_DATE.search(urlsplit(url).path)
+    return iso_date("-".join(m.groups())) if m else None
+
+
+def _json_ld_date(text: str) -> object:
+    """The first datePublished in a JSON-LD block (a dict, a list or an @graph)."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):  # a nesting bomb is no date either
+        return None
+    todo = [data]
+    while todo:
+        item = todo.pop(0)
+        if isinstance(item, dict):
+            if item.get("datePublished"):
+                return item["datePublished"]
+            todo.extend(v for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            todo.extend(item)
+    return None
+
+
+@never_raises("the text page")
 def text_article(text: str, url: str) -> Article:
     """A text/plain page, read like a .txt file: front matter, a headline-like first line
     as the title, caption lines apart; failing a title, the URL's file name is one."""

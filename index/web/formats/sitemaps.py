@@ -12,6 +12,7 @@ from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 from ...errors import UnreadablePageError
 from ..inflate import gunzip
 from .links import absolute_url
+from .tolerant import never_raises, xml_damage
 
 
 @dataclass(frozen=True)
@@ -24,10 +25,13 @@ class SitemapEntry:
 class Sitemap:
     pages: list[SitemapEntry]  # <urlset>
     sitemaps: list[SitemapEntry]  # <sitemapindex>: child sitemaps to fetch
+    damage: str | None = None  # why it may list less than it meant to (cut short)
 
 
+@never_raises("the sitemap")
 def parse_sitemap(body: bytes, url: str) -> Sitemap:
-    """The pages (or child sitemaps) a sitemap lists, http(s) only, first of each kept."""
+    """The pages (or child sitemaps) a sitemap lists, http(s) only, first of each kept;
+    one that lxml had to recover from has its ``damage`` said."""
     # No entities, no DTD loading, no network: a sitemap is untrusted XML (XXE).
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, huge_tree=False, recover=True, load_dtd=False
@@ -42,7 +46,10 @@ def parse_sitemap(body: bytes, url: str) -> Sitemap:
     if name not in ("urlset", "sitemapindex"):
         raise UnreadablePageError(url, f"not a sitemap: the root element is <{name}>")
     listed = _sitemap_entries(root, "url" if name == "urlset" else "sitemap", url)
-    return Sitemap(pages=listed, sitemaps=[]) if name == "urlset" else Sitemap([], listed)
+    damage = xml_damage(parser.error_log)
+    if name == "urlset":
+        return Sitemap(pages=listed, sitemaps=[], damage=damage)
+    return Sitemap(pages=[], sitemaps=listed, damage=damage)
 
 
 def _sitemap_entries(root: Any, item: str, url: str) -> list[SitemapEntry]:

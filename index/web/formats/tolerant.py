@@ -1,0 +1,75 @@
+"""What the format modules promise: a hostile body gives ``UnreadablePageError`` with a
+one-line reason, or a value; never another exception (lxml, feedparser and trafilatura
+raise assorted ones on input they were not written for)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+# lxml ships no type hints; "unused-ignore" keeps these lines valid once stubs or a
+# mypy override for lxml appear.
+from lxml import etree  # type: ignore[import-untyped, unused-ignore]
+
+from ...errors import UnreadablePageError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+MAX_REASON = 300  # characters: a reason is one line of a report, not a dump
+
+# XML errors that lose nothing a listing holds: entities HTML writers use (&nbsp;, a bare
+# &), characters XML forbids, and undeclared namespace prefixes; a recovering parser
+# reads every element around them.
+_HARMLESS_XML_ERRORS = frozenset({9, 23, 26, 27, 68})
+
+
+def one_line(text: object, limit: int = MAX_REASON) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def never_raises(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Make an unexpected exception of a format function (body, url, ...) an
+    ``UnreadablePageError`` that names ``what`` could not be read."""
+
+    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return fn(*args, **kwargs)
+            except UnreadablePageError:
+                raise
+            except Exception as exc:  # the promise this module makes
+                url = str(args[1] if len(args) > 1 else kwargs.get("url"))
+                reason = f"cannot read {what} ({type(exc).__name__}: {one_line(exc)})"
+                raise UnreadablePageError(url, one_line(reason)) from exc
+
+        return call
+
+    return wrap
+
+
+def xml_damage(errors: Any) -> str | None:
+    """The first error in a recovering lxml parser's ``error_log`` that may have cost
+    content (a cut-short body, mismatched tags); None when the XML was read whole."""
+    for error in errors:
+        if error.level < etree.ErrorLevels.ERROR or error.domain == etree.ErrorDomains.NAMESPACE:
+            continue
+        if error.type not in _HARMLESS_XML_ERRORS:
+            return one_line(f"line {error.line}: {error.message}")
+    return None
+
+
+def feed_xml_damage(body: bytes) -> str | None:
+    """``xml_damage`` of a feed body, read the way sitemaps are (no entities, no DTD, no
+    network); a body lxml cannot start on at all is damage too."""
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, huge_tree=False, recover=True, load_dtd=False
+    )
+    try:
+        etree.fromstring(body, parser)
+    except etree.XMLSyntaxError as exc:
+        return one_line(exc)
+    return xml_damage(parser.error_log)
