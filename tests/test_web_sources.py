@@ -304,3 +304,187 @@ def test_unsupported_scheme_is_a_clear_error(
     assert code == 2
     err = capsys.readouterr().err
     assert "ftp://example.com/feed" in err and "http" in err
+
+
+# --- a hostile site (issue 23): each case fails alone, loses nothing, invents nothing ------------
+
+
+def stored_kind(settings: Settings, url: str) -> str | None:
+    db = current_generation_dir(settings.index_dir) / DB_NAME
+    conn = sqlite3.connect(db)
+    row = conn.execute("SELECT kind FROM web_sources WHERE url = ?", (url,)).fetchone()
+    conn.close()
+    return row[0] if row else None
+
+
+BAD_URLS = ("http://[::1", "http://a:99999/", "http://a:x/")
+
+
+def test_unparseable_urls_in_a_sitemap_and_home_page_are_dropped(
+    site: Site, web_settings: Settings
+) -> None:
+    serve_stories(site)
+    locs = [*BAD_URLS, site.url("/news/dollar")]
+    urlset = (
+        '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        + "".join(f"<url><loc>{loc}</loc></url>" for loc in locs)
+        + "</urlset>"
+    )
+    sitemap = site.route("/sitemap.xml", urlset, content_type="application/xml")
+    entries = rss(site, [("/news/yukos", DATE_1)]).replace(
+        "</channel>", f"<item><title>Bad</title><link>{BAD_URLS[0]}</link></item></channel>"
+    )
+    site.route("/feeds/all.rss", entries, content_type="application/rss+xml")
+    links = "".join(
+        f'<link rel="alternate" type="application/rss+xml" href="{href}">'
+        for href in (*BAD_URLS, "/feeds/all.rss")
+    )
+    home = site.route("/", f"<html><head>{links}</head><body><p>News.</p></body></html>")
+    for _ in range(2):  # the second run used to crash too, until the source was removed
+        report = index(web_settings, urls=[sitemap, home])
+        assert not report.failed, report.failed
+    assert sorted(articles(web_settings)) == [site.url("/news/dollar"), site.url("/news/yukos")]
+    assert report.web[home]["kind"] == "site"
+
+
+def test_a_source_that_is_not_a_feed_fails_alone(site: Site, web_settings: Settings) -> None:
+    serve_stories(site)
+    bad = site.route("/bad.xml", "<rss><channel><title>cut", content_type="application/rss+xml")
+    good = site.route(
+        "/rss.xml", rss(site, [(p, DATE_1) for p in STORIES]), content_type="application/rss+xml"
+    )
+    site.route("/broken.xml", "<feed>oops", content_type="application/atom+xml")
+    report = index(web_settings, urls=[bad, good, site.url("/broken.xml")])
+    assert report.added == 3 and len(articles(web_settings)) == 3
+    failed = {f.path: f.reason for f in report.failed}
+    assert set(failed) == {bad, site.url("/broken.xml")}  # the CLI exits 1
+    assert all("\n" not in reason for reason in failed.values())
+
+
+def test_an_internal_error_in_one_source_is_its_failure_in_one_line(
+    site: Site, web_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any exception type, not only the expected ones: a bug stands in as one."""
+    import index.web.sync as sync
+
+    serve_stories(site)
+    good = site.route(
+        "/rss.xml", rss(site, [(p, DATE_1) for p in STORIES]), content_type="application/rss+xml"
+    )
+    bad = site.route("/odd.xml", rss(site, []), content_type="application/rss+xml")
+    real = sync.sniff
+
+    def sniff(body: bytes, content_type: str, url: str) -> str:
+        if url == bad:
+            raise ValueError("a bug\nover two lines")
+        return real(body, content_type, url)
+
+    monkeypatch.setattr(sync, "sniff", sniff)
+    report = index(web_settings, urls=[bad, good])
+    assert report.added == 3
+    [failure] = report.failed
+    assert failure.path == bad
+    assert failure.reason == f"internal error reading {bad}: ValueError: a bug over two lines"
+    assert report.web[bad]["error"] == failure.reason
+
+
+def test_unreadable_feed_dates_are_no_dates(site: Site, web_settings: Settings) -> None:
+    serve_stories(site)
+    body = rss(site, [(p, DATE_1) for p in STORIES])
+    body = body.replace(DATE_1, "Mon, 10 Jan 20000000000000000000 09:00:00 GMT", 1)
+    body = body.replace(DATE_1, "0000-00-00T00:00:00Z", 1)
+    feed = site.route("/rss.xml", body, content_type="application/rss+xml")
+    report = index(web_settings, urls=[feed])
+    assert not report.failed, report.failed
+    dates = sorted(str(a["date"]) for a in articles(web_settings).values())
+    assert dates == ["2005-01-10", "None", "None"]
+
+
+def test_a_cut_short_feed_prunes_nothing(site: Site, web_settings: Settings) -> None:
+    serve_stories(site)
+    body = rss(site, [(p, DATE_1) for p in STORIES])
+    feed = site.route("/rss.xml", body, content_type="application/rss+xml")
+    index(web_settings, urls=[feed])
+    cut = body[: body.index("/news/yukos")]  # the third item's link is never read
+    site.route("/rss.xml", cut, content_type="application/rss+xml")
+    report = index(web_settings, prune=True)
+    assert report.removed == 0 and len(articles(web_settings)) == 3
+    [failure] = report.failed
+    assert failure.path == feed
+    assert "feed is malformed or cut short" in failure.reason
+    assert failure.reason.endswith("its entries were read, nothing pruned")
+
+
+def test_a_feed_serving_a_maintenance_page_keeps_its_kind_and_articles(
+    site: Site, web_settings: Settings
+) -> None:
+    serve_stories(site)
+    body = rss(site, [(p, DATE_1) for p in STORIES])
+    feed = site.route("/rss.xml", body, content_type="application/rss+xml")
+    index(web_settings, urls=[feed], prune=True)
+    down = "<html><body><h1>Down for maintenance</h1><p>Back soon, we promise.</p></body></html>"
+    site.route("/rss.xml", down)
+    report = index(web_settings, prune=True)
+    assert [f.path for f in report.failed] == [feed]
+    assert "was a feed; it now serves a web page: nothing changed" in report.failed[0].reason
+    site.route("/rss.xml", body, content_type="application/rss+xml")
+    last = index(web_settings, prune=True)
+    assert not last.failed and report.removed == last.removed == 0
+    got = articles(web_settings)
+    assert sorted(got) == sorted(site.url(p) for p in STORIES)
+    assert not any("maintenance" in a["text"] for a in got.values())
+    assert stored_kind(web_settings, feed) == "feed" and last.web[feed]["kind"] == "feed"
+
+
+def test_a_site_whose_home_page_loses_its_feeds_fails(site: Site, web_settings: Settings) -> None:
+    serve_stories(site)
+    feeds = '<link rel="alternate" type="application/rss+xml" href="/feeds/all.rss">'
+    site.route("/feeds/all.rss", rss(site, [(p, DATE_1) for p in STORIES]))
+    home = site.route("/", f"<html><head>{feeds}</head><body><p>News today.</p></body></html>")
+    index(web_settings, urls=[home])
+    site.route("/", "<html><body><h1>Down for maintenance</h1><p>Back soon.</p></body></html>")
+    report = index(web_settings, prune=True)
+    assert [f.path for f in report.failed] == [home]
+    assert "now serves a web page that advertises no feeds" in report.failed[0].reason
+    assert sorted(articles(web_settings)) == sorted(site.url(p) for p in STORIES)
+    assert stored_kind(web_settings, home) == "site"
+
+
+def test_a_sitemap_index_listing_itself_is_read_once(site: Site, web_settings: Settings) -> None:
+    serve_stories(site)
+    urlset = (
+        '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        + "".join(f"<url><loc>{site.url(p)}</loc></url>" for p in STORIES)
+        + "</urlset>"
+    )
+    site.route("/pages.xml", urlset, content_type="application/xml")
+    children = "".join(
+        f"<sitemap><loc>{site.url(p)}</loc></sitemap>" for p in ("/sitemap.xml", "/pages.xml")
+    )
+    xml = (
+        '<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"{children}</sitemapindex>"
+    )
+    sitemap = site.route("/sitemap.xml", xml, content_type="application/xml")
+    report = index(web_settings, urls=[sitemap], prune=True)
+    assert not report.failed, report.failed  # exit 0
+    assert report.added == 3
+    assert site.count("/sitemap.xml") == site.count("/pages.xml") == 1
+
+
+def test_a_page_date_comes_from_its_metadata_never_its_text(
+    site: Site, web_settings: Settings
+) -> None:
+    story = (
+        "Family bakery marks a milestone\n\n"
+        "The bakery, founded in 1998 by two brothers, still bakes every loaf by hand.\n\n"
+        "Its sourdough recipe has not changed since 1998, the owners said on the day."
+    )
+    plain = site.route("/bakery", page(story))  # its footer says "Copyright 2005"
+    meta = '<meta property="article:published_time" content="2024-03-05T10:00:00Z">'
+    dated = site.route("/bakery-dated", page(story).replace("<head>", f"<head>{meta}"))
+    report = index(web_settings, urls=[plain, dated])
+    assert report.added == 2, report.failed
+    got = articles(web_settings)
+    assert got[plain]["date"] is None
+    assert got[dated]["date"] == "2024-03-05"

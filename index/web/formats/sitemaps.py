@@ -37,7 +37,8 @@ def parse_sitemap(body: bytes, url: str) -> Sitemap:
         resolve_entities=False, no_network=True, huge_tree=False, recover=True, load_dtd=False
     )
     try:
-        root = etree.fromstring(gunzip(body, url), parser)
+        body = gunzip(body, url)
+        root = etree.fromstring(body, parser)
     except etree.XMLSyntaxError as exc:
         raise UnreadablePageError(url, f"not a sitemap: malformed XML ({exc})") from exc
     if root is None:
@@ -46,7 +47,7 @@ def parse_sitemap(body: bytes, url: str) -> Sitemap:
     if name not in ("urlset", "sitemapindex"):
         raise UnreadablePageError(url, f"not a sitemap: the root element is <{name}>")
     listed = _sitemap_entries(root, "url" if name == "urlset" else "sitemap", url)
-    damage = xml_damage(parser.error_log)
+    damage = xml_damage(parser.error_log, body, root)
     if name == "urlset":
         return Sitemap(pages=listed, sitemaps=[], damage=damage)
     return Sitemap(pages=[], sitemaps=listed, damage=damage)

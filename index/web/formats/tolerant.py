@@ -5,6 +5,7 @@ raise assorted ones on input they were not written for)."""
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -20,9 +21,8 @@ R = TypeVar("R")
 MAX_REASON = 300  # characters: a reason is one line of a report, not a dump
 
 # XML errors that lose nothing a listing holds: entities HTML writers use (&nbsp;, a bare
-# &), characters XML forbids, and undeclared namespace prefixes; a recovering parser
-# reads every element around them.
-_HARMLESS_XML_ERRORS = frozenset({9, 23, 26, 27, 68})
+# &) and undeclared namespace prefixes; a recovering parser reads every element around them.
+_HARMLESS_XML_ERRORS = frozenset({23, 26, 27, 68})
 
 
 def one_line(text: object, limit: int = MAX_REASON) -> str:
@@ -51,15 +51,29 @@ def never_raises(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return wrap
 
 
-def xml_damage(errors: Any) -> str | None:
+_END_TAIL = 1024  # bytes: where a document's closing tag is, after comments or blanks
+
+
+def xml_damage(errors: Any, body: bytes, root: Any) -> str | None:
     """The first error in a recovering lxml parser's ``error_log`` that may have cost
-    content (a cut-short body, mismatched tags); None when the XML was read whole."""
+    content (mismatched tags, a cut-short body); None when the XML was read whole. After
+    one error libxml2 reports no more, so the root's closing tag is looked for too."""
     for error in errors:
         if error.level < etree.ErrorLevels.ERROR or error.domain == etree.ErrorDomains.NAMESPACE:
             continue
         if error.type not in _HARMLESS_XML_ERRORS:
             return one_line(f"line {error.line}: {error.message}")
+    name = etree.QName(root).localname if root is not None else None
+    if name and not _closes(body, name):
+        return f"the document ends before its closing </{name}>"
     return None
+
+
+def _closes(body: bytes, name: str) -> bool:
+    # NULs dropped: UTF-16 spells ASCII tag names with one between letters.
+    tail = body[-_END_TAIL:].replace(b"\x00", b"")
+    end = rb"</(?:[\w.-]+:)?" + re.escape(name.encode()) + rb"\s*>(?:\s|<!--.*?-->|<\?.*?\?>)*\Z"
+    return re.search(end, tail, re.S) is not None
 
 
 def feed_xml_damage(body: bytes) -> str | None:
@@ -69,7 +83,7 @@ def feed_xml_damage(body: bytes) -> str | None:
         resolve_entities=False, no_network=True, huge_tree=False, recover=True, load_dtd=False
     )
     try:
-        etree.fromstring(body, parser)
+        root = etree.fromstring(body, parser)
     except etree.XMLSyntaxError as exc:
         return one_line(exc)
-    return xml_damage(parser.error_log)
+    return xml_damage(parser.error_log, body, root)
