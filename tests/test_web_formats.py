@@ -6,6 +6,8 @@ import codecs
 import gzip
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from index.errors import UnreadablePageError
 from index.web.formats.charset import decode_page
@@ -658,3 +660,70 @@ def test_text_article_front_matter_and_empty() -> None:
     with pytest.raises(UnreadablePageError) as info:
         text_article(" \n\n ", "https://e.com/empty.txt")
     assert info.value.url == "https://e.com/empty.txt"
+
+
+# --- hostile bodies: a format function returns a value or raises UnreadablePageError ------------
+
+HOSTILE = [
+    b"\x00",
+    b"&nbsp;&#xFFFFFFFF;&#0;&bogus",
+    b'<!DOCTYPE x [<!ENTITY a "&a;&a;">]>&a;',
+    b"<a href='" + b"x" * 100_000 + b"'>",
+    b"<div>" * 3000,
+    b"<url><loc>http://[::1</loc></url><sitemap><loc>http://a:x/</loc></sitemap>",
+    b"<item><link>http://[::1</link></item><entry><link href='http://a:99999/'/></entry>",
+    b'<link rel="alternate" type="application/rss+xml" href="http://a:x/">',
+    b"<item><link>http://e.com/a</link><pubDate>Mon, 10 Jan 20000000000000000000 09:00:00 GMT"
+    b"</pubDate></item>",
+    b"<entry><link href='http://e.com/b'/><updated>0000-00-00T00:00:00Z</updated></entry>",
+    b'<meta charset="utf-16"><meta property="article:published_time" content="99999-99-99">',
+    b'<?xml version="1.0" encoding="x-unknown"?>',
+    "\u00e9\u20ac".encode("utf-16"),
+]
+REAL_BODIES = [RSS_FULL, RSS_SUMMARY, ATOM, RDF, URLSET, SITEMAP_INDEX, NEWS_PAGE.encode()]
+
+
+@st.composite
+def hostile_bodies(draw: st.DrawFn) -> bytes:
+    """A real feed, sitemap or page cut, spliced with hostile bytes, or plain noise."""
+    if draw(st.booleans()):
+        return draw(st.binary(max_size=2000))
+    body = draw(st.sampled_from(REAL_BODIES))
+    tags = [i for i, byte in enumerate(body) if byte == ord("<")]  # where elements go
+    at = draw(st.sampled_from(tags) | st.integers(0, len(body)))
+    insert = draw(st.sampled_from(HOSTILE) | st.binary(max_size=50))
+    end = draw(st.sampled_from([len(body), at + draw(st.integers(0, 200))]))
+    return body[:at] + insert + body[end:]
+
+
+def _spliced(body: bytes, closing: bytes, insert: bytes) -> bytes:
+    at = body.rindex(closing)
+    return body[:at] + insert + body[at:]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(body=_spliced(URLSET, b"</urlset>", HOSTILE[5]), charset=None)
+@example(body=_spliced(SITEMAP_INDEX, b"</sitemapindex>", HOSTILE[5]), charset=None)
+@example(body=_spliced(RSS_FULL, b"</channel>", HOSTILE[6]), charset=None)
+@example(body=_spliced(RSS_FULL, b"</channel>", HOSTILE[8]), charset=None)
+@example(body=_spliced(ATOM, b"</feed>", HOSTILE[9]), charset=None)
+@example(body=_spliced(NEWS_PAGE.encode(), b"</head>", HOSTILE[7]), charset="utf-8")
+@given(body=hostile_bodies(), charset=st.sampled_from([None, "utf-8", "latin-1", "utf-16", "x"]))
+def test_format_functions_raise_only_unreadable_page_error(
+    body: bytes, charset: str | None
+) -> None:
+    url = "https://news.example.com/feeds/world.xml"
+    for parse in (parse_feed, parse_sitemap):
+        try:
+            parse(body, url)
+        except UnreadablePageError as exc:
+            assert "\n" not in exc.reason
+    try:
+        html = decode_page(body, charset, url)
+    except UnreadablePageError:
+        return
+    assert isinstance(discover_feeds(html, url), list)
+    try:
+        page_article(html, url)
+    except UnreadablePageError as exc:
+        assert "\n" not in exc.reason
