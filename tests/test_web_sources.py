@@ -12,6 +12,7 @@ import pytest
 
 from index.cli import main
 from index.indexing import IndexReport, run_index
+from index.indexing.report import UrlSkip
 from index.settings import Settings
 from index.stores.local.generations import DB_NAME, current_generation_dir
 
@@ -218,17 +219,61 @@ def test_single_page_in_a_legacy_charset(site: Site, web_settings: Settings) -> 
     assert "The café owners of Zürich" in articles(web_settings)[url]["text"]
 
 
-def test_robots_txt_disallowed_page_is_reported(site: Site, web_settings: Settings) -> None:
+def disallow(site: Site, settings: Settings, path: str) -> None:
+    """Serve a robots.txt that disallows ``path``, and forget the one cached."""
+    site.route("/robots.txt", f"User-agent: *\nDisallow: {path}\n", content_type="text/plain")
+    (settings.index_dir / "robots.json").unlink(missing_ok=True)
+
+
+def test_robots_txt_disallowed_page_is_a_skip_not_a_failure(
+    site: Site, web_settings: Settings
+) -> None:
     serve_stories(site)
-    site.route("/robots.txt", "User-agent: *\nDisallow: /news/yukos\n", content_type="text/plain")
+    disallow(site, web_settings, "/news/yukos")
     entries = [(p, DATE_1) for p in STORIES]
     feed = site.route("/rss.xml", rss(site, entries), content_type="application/rss+xml")
     report = index(web_settings, urls=[feed])
-    assert report.added == 2
-    assert [(f.path, "robots.txt" in f.reason) for f in report.failed] == [
-        (site.url("/news/yukos"), True)
-    ]
+    assert report.added == 2 and report.failed == []
+    assert report.skipped_urls == [UrlSkip(site.url("/news/yukos"), "disallowed by robots.txt")]
+    assert report.web[feed]["skipped"] == 1 and report.web[feed]["failed"] == 0
     assert "/news/yukos" not in site.paths()
+
+
+def test_page_disallowed_later_stays_indexed_and_prune_still_works(
+    site: Site, web_settings: Settings
+) -> None:
+    serve_stories(site)
+    entries = [(p, DATE_1) for p in STORIES]
+    feed = site.route("/rss.xml", rss(site, entries), content_type="application/rss+xml")
+    index(web_settings, urls=[feed])
+    disallow(site, web_settings, "/news/yukos")
+    # The yukos story changed, and the time-warner story left the feed.
+    changed = [("/news/dollar", DATE_1), ("/news/yukos", DATE_2)]
+    site.route("/rss.xml", rss(site, changed), content_type="application/rss+xml")
+    site.reset()
+    report = index(web_settings, prune=True)
+    assert report.failed == [] and [s.url for s in report.skipped_urls] == [site.url("/news/yukos")]
+    # The listing was read in full despite the skip: what it dropped is pruned.
+    assert report.removed == 1
+    assert sorted(articles(web_settings)) == [site.url("/news/dollar"), site.url("/news/yukos")]
+    assert "/news/yukos" not in site.paths()
+
+
+def test_disallowed_source_is_a_skip_and_keeps_its_articles(
+    site: Site, web_settings: Settings
+) -> None:
+    serve_stories(site)
+    entries = [(p, DATE_1) for p in STORIES]
+    feed = site.route("/rss.xml", rss(site, entries), content_type="application/rss+xml")
+    index(web_settings, urls=[feed])
+    disallow(site, web_settings, "/rss.xml")
+    site.reset()
+    report = index(web_settings, prune=True)
+    assert report.failed == [] and report.removed == 0
+    assert report.skipped_urls == [UrlSkip(feed, "disallowed by robots.txt")]
+    assert report.web[feed]["skipped"] == 1 and report.web[feed]["error"] is None
+    assert len(articles(web_settings)) == 3
+    assert site.paths() == ["/robots.txt"]
 
 
 def test_failing_source_keeps_what_was_indexed(site: Site, web_settings: Settings) -> None:
