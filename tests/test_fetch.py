@@ -279,6 +279,16 @@ def test_robots_articlebot_group_wins_over_star(site: Site) -> None:
     assert "/drafts/one" not in site.paths()
 
 
+def test_redirect_to_a_disallowed_url_is_a_robots_skip(site: Site) -> None:
+    site.route("/robots.txt", "User-agent: *\nDisallow: /private\n", content_type="text/plain")
+    site.route("/old", status=301, headers={"Location": "/private/new"})
+    site.route("/private/new", "secret")
+    exc = error(site.url("/old"))
+    assert isinstance(exc, RobotsDisallowedError)
+    assert exc.reason == f"redirected to {site.url('/private/new')}: disallowed by robots.txt"
+    assert "/private/new" not in site.paths()
+
+
 def test_robots_only_the_first_500_kib_are_parsed(site: Site) -> None:
     # The rule past the cap is cut off with the rest, so what it disallows is fetched.
     robots = "User-agent: *\n" + "# filler\n" * (ROBOTS_MAX_BYTES // 9) + "Disallow: /late\n"
