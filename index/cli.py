@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cli_args import add_core_commands
 from .errors import ArticlebotError, ConfigError
+from .terminal import err, out
 
 if TYPE_CHECKING:
     from .indexing import IndexReport
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 Handler = Callable[[argparse.Namespace, "Settings"], int]
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+SKIPS_SHOWN = 5  # robots.txt skips listed one per line; the rest are counted (and in --json)
 
 
 def build_settings(args: argparse.Namespace) -> Settings:
@@ -87,19 +89,25 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def print_index_report(report: IndexReport, as_json: bool) -> None:
-    """Warnings and failures on stderr; the report (or its summary line) on stdout."""
+    """Warnings, failures and skips on stderr; the report (or its summary line) on stdout."""
     for warning in report.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        err(f"warning: {warning}")
     for failure in report.failed:
-        print(f"failed: {failure.path}: {failure.reason}", file=sys.stderr)
+        err(f"failed: {failure.path}: {failure.reason}")
+    for skip in report.skipped_urls[:SKIPS_SHOWN]:
+        err(f"skipped: {skip.url}: {skip.reason}")
+    if len(report.skipped_urls) > SKIPS_SHOWN:
+        more = len(report.skipped_urls) - SKIPS_SHOWN
+        err(f"skipped: {more} more URL(s) that robots.txt disallows (--json lists them all)")
     if report.skipped and not as_json:
-        print(f"note: {report.skipped} file(s) of unsupported types skipped", file=sys.stderr)
+        err(f"note: {report.skipped} file(s) of unsupported types skipped")
     if as_json:
-        payload = {k: v for k, v in vars(report).items() if k != "failed"}
+        payload = {k: v for k, v in vars(report).items() if k not in ("failed", "skipped_urls")}
         payload["failed"] = [vars(f) for f in report.failed]
-        print(json.dumps(payload))
+        payload["skipped_urls"] = [vars(s) for s in report.skipped_urls]
+        out(json.dumps(payload))
     else:
-        print(report.summary())
+        out(report.summary())
 
 
 def prepare_question_encoder(settings: Settings) -> None:
@@ -136,9 +144,9 @@ def copy_from(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         progress.close()
     if args.json:
-        print(json.dumps(summary))
+        out(json.dumps(summary))
     else:
-        print(
+        out(
             f"copied {summary['articles']} articles / {summary['passages']} passages "
             f"(no embedding) / {summary['seconds']:.1f} s"
         )
@@ -155,7 +163,7 @@ def split_sources(args: Sequence[str]) -> tuple[list[Path], list[str]]:
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     stats = index_stats(settings, args.check)
     if args.json:
-        print(json.dumps(stats))
+        out(json.dumps(stats))
     else:
         print_stats(stats)
     return 0
@@ -193,8 +201,6 @@ def index_stats(settings: Settings, check: bool) -> dict[str, Any]:
 
 def print_stats(stats: dict[str, Any]) -> None:
     """The stats one per line, then a line per web source."""
-    from .terminal import printable
-
     web = stats["sources"]
     shown = {
         **stats,
@@ -203,15 +209,14 @@ def print_stats(stats: dict[str, Any]) -> None:
         "sources": len(web) or "(none)",
     }
     for key, value in shown.items():
-        print(f"{key:>12}: {printable(str(value))}")
+        out(f"{key:>12}: {value}")
     for source in web:
         synced = source["last_sync"] or "never"
+        skipped = f" · {source['skipped']} skipped (robots.txt)" if source.get("skipped") else ""
         error = f" · failed: {source['error']}" if source["error"] else ""
-        print(
-            printable(
-                f"  {source['url']} ({source['kind'] or '?'}): {source['articles']} articles"
-                f" · last sync {synced}{error}"
-            )
+        out(
+            f"  {source['url']} ({source['kind'] or '?'}): {source['articles']} articles"
+            f" · last sync {synced}{skipped}{error}"
         )
 
 
@@ -231,6 +236,7 @@ def web_sources(view: Any, index_dir: Path) -> list[dict[str, Any]]:
                 "articles": counts.get(url, 0),
                 "last_sync": run.get("last_sync"),
                 "last_ok": run.get("last_ok"),
+                "skipped": run.get("skipped", 0),  # robots.txt disallowed, at the last sync
                 "error": run.get("error"),
             }
         )
@@ -249,21 +255,15 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     retriever = open_retriever(settings)
     hits = retriever.search(args.query, args.k, _filters(args))
     if args.json:
-        print(json.dumps([vars(h) for h in hits], ensure_ascii=False))
+        out(json.dumps([vars(h) for h in hits], ensure_ascii=False))
         return 0
-    from .terminal import printable
-
     for rank, h in enumerate(hits, 1):
         dense = "-" if h.dense is None else f"{h.dense:.3f}"
         lexical = "-" if h.lexical is None else f"{h.lexical:.2f}"
         snippet = " ".join(h.text.split())
-        print(
-            printable(
-                f"{rank:>2}. fused {h.score:.4f}  dense {dense}  lexical {lexical}  {h.title}\n"
-                f"    {h.path or h.url or ''}\n"
-                f"    {snippet[:300]}{'…' if len(snippet) > 300 else ''}"
-            )
-        )
+        out(f"{rank:>2}. fused {h.score:.4f}  dense {dense}  lexical {lexical}  {h.title}")
+        out(f"    {h.path or h.url or ''}")
+        out(f"    {snippet[:300]}{'…' if len(snippet) > 300 else ''}")
     return 0
 
 
@@ -282,17 +282,17 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
             if not question:
                 continue
             try:
-                out = answer(retriever, question, filters).to_json()
+                reply = answer(retriever, question, filters).to_json()
             except ArticlebotError as exc:  # say which line failed, then go on
                 failed = True
-                out = {"question": question, "error": str(exc)}
-            print(json.dumps(out, ensure_ascii=False), flush=True)
+                reply = {"question": question, "error": str(exc)}
+            out(json.dumps(reply, ensure_ascii=False), flush=True)
         return 1 if failed else 0
     result = answer(retriever, args.question, filters)
     if args.json:
-        print(json.dumps(result.to_json(), ensure_ascii=False))
+        out(json.dumps(result.to_json(), ensure_ascii=False))
     else:
-        print(render_answer(result))
+        print(render_answer(result))  # lines of article text: render_answer made it printable
     return 0
 
 
@@ -303,7 +303,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.feedback:
         summary = feedback_summary(settings, args.export_disliked)
-        print(
+        out(
             json.dumps(summary) if args.json else "  ".join(f"{k}: {v}" for k, v in summary.items())
         )
         return 0
@@ -321,11 +321,11 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         progress.close()
     if args.json:
-        print(json.dumps([r.to_json(args.verbose) for r in reports]))
+        out(json.dumps([r.to_json(args.verbose) for r in reports]))
         return 0
     from .terminal import render_eval
 
-    print(render_eval(reports, args.k, verbose=args.verbose))
+    print(render_eval(reports, args.k, verbose=args.verbose))  # printable, like answers
     return 0
 
 
@@ -343,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             ep.load()(sub, common)
         except ImportError as exc:  # a broken plugin must not take the core CLI down
-            print(f"warning: command {ep.name!r} unavailable ({exc})", file=sys.stderr)
+            err(f"warning: command {ep.name!r} unavailable ({exc})")
     return parser
 
 
@@ -370,21 +370,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = build_settings(args)
         return int(args.handler(args, settings))
     except ArticlebotError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        err(f"error: {exc}")
         return exc.exit_code
     except BrokenPipeError:
         return reader_gone()
     except (OSError, sqlite3.Error, RuntimeError) as exc:  # after BrokenPipeError, an OSError
         if not disk_full(exc):
             raise
-        print(
+        err(
             "error: the disk is full; free some space and run again "
-            "(the previous index is unchanged).",
-            file=sys.stderr,
+            "(the previous index is unchanged)."
         )
         return 1
     except KeyboardInterrupt:
-        print("interrupted; the previous index is unchanged", file=sys.stderr)
+        err("interrupted; the previous index is unchanged")
         return 130
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 import unicodedata
 from collections.abc import Callable
@@ -17,6 +18,36 @@ def printable(text: str) -> str:
     """``text`` without control characters but line breaks and tabs: article text with
     ANSI or OSC escapes (``\\033[2J``, ``\\033]0;title\\007``) must not drive the terminal."""
     return "".join(c for c in text if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cf"))
+
+
+#: Control and format characters, and the Unicode line and paragraph separators.
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def one_line(text: str) -> str:
+    """``text`` as one inert line: control characters, line breaks and tabs included, shown
+    escaped (ESC as ``\\u001b``). Escaped, not removed: these lines carry URLs and reasons
+    from servers, and an odd byte must stay visible, not make two URLs look alike, drive
+    the terminal or forge a line of its own."""
+    return "".join(_escaped(c) if unicodedata.category(c) in _HIDDEN else c for c in text)
+
+
+def _escaped(char: str) -> str:
+    # JSON's escape (UTF-16 code units), so that a --json line stays JSON of the same value.
+    units = char.encode("utf-16-be")
+    return "".join(f"\\u{units[i] << 8 | units[i + 1]:04x}" for i in range(0, len(units), 2))
+
+
+def out(line: str, *, flush: bool = False) -> None:
+    """Print one line on stdout. Every line the CLI prints goes through ``out`` or
+    ``err`` (answers and eval reports through ``printable``): URLs and reasons come
+    from servers, and must not drive the terminal. A JSON line keeps its value."""
+    print(one_line(line), flush=flush)
+
+
+def err(line: str) -> None:
+    """Print one line on stderr (see ``out``)."""
+    print(one_line(line), file=sys.stderr)
 
 
 def render_answer(answer: Answer, width: int = 88) -> str:

@@ -21,14 +21,16 @@ from functools import cache
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import pytest
 
-from index.errors import FetchError
+from index.errors import FetchError, RobotsDisallowedError
 from index.settings import Settings
 from index.web import client
 from index.web.client import MAX_REDIRECTS, USER_AGENT, Fetched, Fetcher
 from index.web.guard import check_public, check_url
+from index.web.robots import ROBOTS_MAX_BYTES
 
 from .web_server import Site, send
 
@@ -222,7 +224,8 @@ def test_robots_disallow_is_obeyed_and_fetched_once(site: Site) -> None:
 
     (first, second, third), fetcher = run(job)
     assert isinstance(first, Fetched) and isinstance(third, Fetched)
-    assert isinstance(second, FetchError) and second.reason == "disallowed by robots.txt"
+    assert isinstance(second, RobotsDisallowedError)
+    assert second.reason == "disallowed by robots.txt"
     assert site.count("/robots.txt") == 1
     assert site.count("/private/page") == 0
     assert fetcher.requests == 3
@@ -232,6 +235,64 @@ def test_robots_group_for_articlebot(site: Site) -> None:
     robots = "User-agent: otherbot\nDisallow:\n\nUser-agent: articlebot\nDisallow: /\n"
     site.route("/robots.txt", robots, content_type="text/plain")
     assert error(site.route("/page", "x")).reason == "disallowed by robots.txt"
+
+
+def outcomes(site: Site, robots: bytes | str, paths: list[str]) -> dict[str, str]:
+    """Serve ``robots`` and every path, ask for each path; "fetched" or the refusal."""
+    site.route("/robots.txt", robots, content_type="text/plain")
+    for path in paths:
+        site.route(urlsplit(path).path, "ok")
+
+    async def job(f: Fetcher) -> list[Fetched | BaseException]:
+        return await asyncio.gather(*(f.get(site.url(p)) for p in paths), return_exceptions=True)
+
+    results, _ = run(job)
+    return {
+        p: "fetched" if isinstance(r, Fetched) else type(r).__name__
+        for p, r in zip(paths, results, strict=True)
+    }
+
+
+def test_robots_wildcard_and_end_anchor(site: Site) -> None:
+    got = outcomes(site, "User-agent: *\nDisallow: /*.html$\n", ["/a/b.html", "/a/b.html?x=1"])
+    assert got == {"/a/b.html": "RobotsDisallowedError", "/a/b.html?x=1": "fetched"}
+    assert "/a/b.html" not in site.paths()
+
+
+def test_robots_longest_match_wins_over_order(site: Site) -> None:
+    got = outcomes(site, "User-agent: *\nAllow: /\nDisallow: /a/\n", ["/a/x", "/b"])
+    assert got == {"/a/x": "RobotsDisallowedError", "/b": "fetched"}
+    assert "/a/x" not in site.paths()
+
+
+def test_robots_with_a_byte_order_mark_is_obeyed(site: Site) -> None:
+    robots = "\ufeffUser-agent: *\nDisallow: /private\n".encode()
+    got = outcomes(site, robots, ["/private/page", "/public"])
+    assert got == {"/private/page": "RobotsDisallowedError", "/public": "fetched"}
+    assert "/private/page" not in site.paths()
+
+
+def test_robots_articlebot_group_wins_over_star(site: Site) -> None:
+    robots = "User-agent: *\nDisallow: /\n\nUser-agent: ArticleBot\nDisallow: /drafts/\n"
+    got = outcomes(site, robots, ["/drafts/one", "/news/one"])
+    assert got == {"/drafts/one": "RobotsDisallowedError", "/news/one": "fetched"}
+    assert "/drafts/one" not in site.paths()
+
+
+def test_redirect_to_a_disallowed_url_is_a_robots_skip(site: Site) -> None:
+    site.route("/robots.txt", "User-agent: *\nDisallow: /private\n", content_type="text/plain")
+    site.route("/old", status=301, headers={"Location": "/private/new"})
+    site.route("/private/new", "secret")
+    exc = error(site.url("/old"))
+    assert isinstance(exc, RobotsDisallowedError)
+    assert exc.reason == f"redirected to {site.url('/private/new')}: disallowed by robots.txt"
+    assert "/private/new" not in site.paths()
+
+
+def test_robots_only_the_first_500_kib_are_parsed(site: Site) -> None:
+    # The rule past the cap is cut off with the rest, so what it disallows is fetched.
+    robots = "User-agent: *\n" + "# filler\n" * (ROBOTS_MAX_BYTES // 9) + "Disallow: /late\n"
+    assert outcomes(site, robots, ["/late"]) == {"/late": "fetched"}
 
 
 def test_robots_404_allows_everything(site: Site) -> None:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from index.cli import main
+from index.cli import SKIPS_SHOWN, main, print_index_report
 from index.indexing import IndexReport, run_index
+from index.indexing.report import UrlSkip
 from index.settings import Settings
 from index.stores.local.generations import DB_NAME, current_generation_dir
 
@@ -218,17 +219,61 @@ def test_single_page_in_a_legacy_charset(site: Site, web_settings: Settings) -> 
     assert "The café owners of Zürich" in articles(web_settings)[url]["text"]
 
 
-def test_robots_txt_disallowed_page_is_reported(site: Site, web_settings: Settings) -> None:
+def disallow(site: Site, settings: Settings, path: str) -> None:
+    """Serve a robots.txt that disallows ``path``, and forget the one cached."""
+    site.route("/robots.txt", f"User-agent: *\nDisallow: {path}\n", content_type="text/plain")
+    (settings.index_dir / "robots.json").unlink(missing_ok=True)
+
+
+def test_robots_txt_disallowed_page_is_a_skip_not_a_failure(
+    site: Site, web_settings: Settings
+) -> None:
     serve_stories(site)
-    site.route("/robots.txt", "User-agent: *\nDisallow: /news/yukos\n", content_type="text/plain")
+    disallow(site, web_settings, "/news/yukos")
     entries = [(p, DATE_1) for p in STORIES]
     feed = site.route("/rss.xml", rss(site, entries), content_type="application/rss+xml")
     report = index(web_settings, urls=[feed])
-    assert report.added == 2
-    assert [(f.path, "robots.txt" in f.reason) for f in report.failed] == [
-        (site.url("/news/yukos"), True)
-    ]
+    assert report.added == 2 and report.failed == []
+    assert report.skipped_urls == [UrlSkip(site.url("/news/yukos"), "disallowed by robots.txt")]
+    assert report.web[feed]["skipped"] == 1 and report.web[feed]["failed"] == 0
     assert "/news/yukos" not in site.paths()
+
+
+def test_page_disallowed_later_stays_indexed_and_prune_still_works(
+    site: Site, web_settings: Settings
+) -> None:
+    serve_stories(site)
+    entries = [(p, DATE_1) for p in STORIES]
+    feed = site.route("/rss.xml", rss(site, entries), content_type="application/rss+xml")
+    index(web_settings, urls=[feed])
+    disallow(site, web_settings, "/news/yukos")
+    # The yukos story changed, and the time-warner story left the feed.
+    changed = [("/news/dollar", DATE_1), ("/news/yukos", DATE_2)]
+    site.route("/rss.xml", rss(site, changed), content_type="application/rss+xml")
+    site.reset()
+    report = index(web_settings, prune=True)
+    assert report.failed == [] and [s.url for s in report.skipped_urls] == [site.url("/news/yukos")]
+    # The listing was read in full despite the skip: what it dropped is pruned.
+    assert report.removed == 1
+    assert sorted(articles(web_settings)) == [site.url("/news/dollar"), site.url("/news/yukos")]
+    assert "/news/yukos" not in site.paths()
+
+
+def test_disallowed_source_is_a_skip_and_keeps_its_articles(
+    site: Site, web_settings: Settings
+) -> None:
+    serve_stories(site)
+    entries = [(p, DATE_1) for p in STORIES]
+    feed = site.route("/rss.xml", rss(site, entries), content_type="application/rss+xml")
+    index(web_settings, urls=[feed])
+    disallow(site, web_settings, "/rss.xml")
+    site.reset()
+    report = index(web_settings, prune=True)
+    assert report.failed == [] and report.removed == 0
+    assert report.skipped_urls == [UrlSkip(feed, "disallowed by robots.txt")]
+    assert report.web[feed]["skipped"] == 1 and report.web[feed]["error"] is None
+    assert len(articles(web_settings)) == 3
+    assert site.paths() == ["/robots.txt"]
 
 
 def test_failing_source_keeps_what_was_indexed(site: Site, web_settings: Settings) -> None:
@@ -287,6 +332,93 @@ def test_cli_index_url_exit_code_and_stats(
     assert (source["url"], source["kind"], source["articles"]) == (feed, "feed", 2)
     assert source["last_sync"] and source["error"] is None
     assert "(feed): 2 articles" in cli(tmp_path, "stats", **env).stdout
+
+
+def test_many_skips_are_shown_first_few_then_counted(
+    site: Site, web_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    disallow(site, web_settings, "/private/")
+    links = "".join(
+        f"<item><title>P{i}</title><link>{site.url(f'/private/{i}')}</link></item>"
+        for i in range(SKIPS_SHOWN + 2)
+    )
+    body = rss(site, []).replace("</channel>", links + "</channel>")
+    report = index(web_settings, urls=[site.route("/rss.xml", body, content_type="text/xml")])
+    print_index_report(report, as_json=True)
+    printed = capsys.readouterr()
+    err = printed.err.splitlines()
+    shown = [line for line in err if line.startswith("skipped: http")]
+    assert len(shown) == SKIPS_SHOWN and shown[0].endswith(": disallowed by robots.txt")
+    assert "skipped: 2 more URL(s) that robots.txt disallows (--json lists them all)" in err
+    assert len(json.loads(printed.out)["skipped_urls"]) == SKIPS_SHOWN + 2
+
+
+def test_escape_sequences_in_a_link_reach_no_terminal(
+    site: Site, web_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    serve_stories(site)
+    hostile = site.url("/news/\x1b]0;pwned\x07\x1b[2J\u202egnp.exe")
+    body = rss(site, [("/news/dollar", DATE_1)]).replace(
+        "</channel>", f"<item><title>x</title><link>{hostile}</link></item></channel>"
+    )
+    feed = site.route("/rss.xml", body, content_type="text/xml")
+    report = index(web_settings, urls=[feed])
+    # The raw link, as the feed had it; and the feed itself, as raw ESC is not XML.
+    assert sorted(f.path for f in report.failed) == sorted([hostile, feed])
+    print_index_report(report, as_json=False)
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err and "\u202e" not in err
+    assert "failed: " + site.url("/news/\\u001b]0;pwned\\u0007\\u001b[2J\\u202egnp.exe") in err
+
+
+@pytest.mark.slow
+def test_cli_feed_whose_only_problem_is_a_robots_disallowed_link_exits_0(
+    site: Site, tmp_path: Path, exported_models: Path
+) -> None:
+    seed_models(tmp_path / "idx", exported_models)
+    serve_stories(site)
+    site.route("/robots.txt", "User-agent: *\nDisallow: /news/yukos\n", content_type="text/plain")
+    entries = [(p, DATE_1) for p in STORIES]
+    feed = site.route("/rss.xml", rss(site, entries), content_type="application/rss+xml")
+    env = {"ARTICLEBOT_ALLOW_PRIVATE_URLS": "true", "ARTICLEBOT_FETCH_DELAY": "0"}
+    result = cli(tmp_path, "index", "--json", feed, **env)
+    assert result.returncode == 0, result.stderr
+    yukos = site.url("/news/yukos")
+    assert f"skipped: {yukos}: disallowed by robots.txt" in result.stderr
+    report = json.loads(result.stdout)
+    assert report["failed"] == [] and report["added"] == 2
+    assert report["skipped_urls"] == [{"url": yukos, "reason": "disallowed by robots.txt"}]
+    assert "/news/yukos" not in site.paths()
+    [source] = json.loads(cli(tmp_path, "stats", "--json", **env).stdout)["sources"]
+    assert (source["articles"], source["skipped"], source["error"]) == (2, 1, None)
+    assert "(feed): 2 articles · last sync" in cli(tmp_path, "stats", **env).stdout
+    assert "· 1 skipped (robots.txt)" in cli(tmp_path, "stats", **env).stdout
+
+
+@pytest.mark.slow
+def test_cli_prints_no_escape_sequence_from_a_source_or_its_links(
+    site: Site, tmp_path: Path, exported_models: Path
+) -> None:
+    """A source URL given with ESC in it, and a feed entry link with an OSC title and a
+    clear-screen in it: `index` and `stats` print them escaped, never the raw bytes."""
+    seed_models(tmp_path / "idx", exported_models)
+    serve_stories(site)
+    hostile = site.url("/news/\x1b]0;pwned\x07\x1b[2J")
+    body = rss(site, [("/news/dollar", DATE_1)]).replace(
+        "</channel>", f"<item><title>x</title><link>{hostile}</link></item></channel>"
+    )
+    feed = site.route("/rss.xml", body, content_type="application/rss+xml")
+    bad_source = site.url("/feed\x1b[2J.xml")
+    env = {"ARTICLEBOT_ALLOW_PRIVATE_URLS": "true", "ARTICLEBOT_FETCH_DELAY": "0"}
+    result = cli(tmp_path, "index", feed, bad_source, **env)
+    assert result.returncode == 1
+    # The link, the bad source, and the feed (raw ESC is not XML: read, not pruned).
+    assert result.stderr.count("failed: ") == 3, result.stderr
+    assert site.url("/news/\\u001b]0;pwned\\u0007\\u001b[2J") in result.stderr
+    stats = cli(tmp_path, "stats", **env)
+    assert site.url("/feed\\u001b[2J.xml") in stats.stdout
+    for output in (result.stdout, result.stderr, stats.stdout, stats.stderr):
+        assert "\x1b" not in output and "\x07" not in output
 
 
 def test_private_addresses_refused_by_default(site: Site, settings: Settings) -> None:

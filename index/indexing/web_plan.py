@@ -9,7 +9,7 @@ from ..progress import Progress
 from ..settings import Settings
 from ..types import Article, FetchState, WebSource, WebState
 from ..web import state as web_state
-from .report import FileFailure, IndexReport
+from .report import FileFailure, IndexReport, UrlSkip
 
 if TYPE_CHECKING:
     from ..web.sync import WebScan
@@ -60,6 +60,7 @@ def plan_web(
         web_state.write_robots(settings.index_dir, scan.robots)
     report.requests = scan.requests
     report.failed.extend(FileFailure(f.url, f.reason) for f in scan.failed)
+    report.skipped_urls.extend(UrlSkip(s.url, s.reason) for s in scan.skipped)
     learnt = [scan.sources.get(s.url, s) for s in sources]
     listed = _listed(sources, old, scan, prune)
     still = {p for pages in listed.values() for p in pages}
@@ -102,5 +103,6 @@ def _report_runs(learnt: list[WebSource], scan: WebScan, report: IndexReport) ->
             "kind": s.kind,
             "fetched": run.fetched if run else 0,
             "failed": run.failed if run else 0,
+            "skipped": run.skipped if run else 0,
             "error": run.error if run else None,
         }

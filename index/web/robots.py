@@ -8,9 +8,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
-from urllib.robotparser import RobotFileParser
 
-from ..errors import FetchError
+from protego import Protego
+
+from ..errors import FetchError, RobotsDisallowedError
 from ..types import RobotsRules
 
 ROBOT = "articlebot"  # the product token that robots.txt groups are matched against
@@ -26,24 +27,27 @@ ROBOTS_TTL = 24 * 3600.0
 class Robots:
     """One origin's robots.txt as the fetcher obeys it."""
 
-    parser: RobotFileParser | None = None  # None: everything is allowed
+    parser: Protego | None = None  # None: everything is allowed
     refusal: str | None = None  # robots.txt unreachable: nothing is, and this is why
     rules: RobotsRules | None = None  # what to remember for the next run (not refusals)
 
     def check(self, url: str) -> None:
-        """Raise FetchError unless these rules let articlebot fetch ``url``."""
+        """Raise RobotsDisallowedError if these rules disallow ``url`` for articlebot,
+        FetchError if robots.txt could not be read at all."""
         if self.refusal is not None:
             raise FetchError(url, self.refusal)
-        if self.parser is not None and not self.parser.can_fetch(ROBOT, url):
-            raise FetchError(url, "disallowed by robots.txt")
+        if self.parser is not None and not self.parser.can_fetch(url, ROBOT):
+            raise RobotsDisallowedError(url, "disallowed by robots.txt")
 
 
 def parse_robots(rules: RobotsRules) -> Robots:
+    """Protego, not urllib.robotparser: RFC 9309's ``*`` and ``$`` patterns and
+    longest-match precedence between Allow and Disallow."""
     if rules.text is None:
         return Robots(rules=rules)
-    parser = RobotFileParser()
-    parser.parse(rules.text.splitlines())
-    return Robots(parser, rules=rules)
+    # A BOM would glue itself to the first line's field name and hide that line.
+    text = rules.text.removeprefix("\ufeff")
+    return Robots(Protego.parse(text), rules=rules)
 
 
 def fresh_robots(saved: dict[str, RobotsRules]) -> dict[str, Robots]:
@@ -58,7 +62,7 @@ def fresh_robots(saved: dict[str, RobotsRules]) -> dict[str, Robots]:
 
 def robots_from_body(body: bytes) -> Robots:
     """A robots.txt that was served (2xx)."""
-    text = body.decode("utf-8", errors="replace")
+    text = body[:ROBOTS_MAX_BYTES].decode("utf-8", errors="replace")
     return parse_robots(RobotsRules(time.time(), text))
 
 

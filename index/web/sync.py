@@ -16,7 +16,12 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from ..errors import FetchError, UnreadablePageError, UnreadableSourceError
+from ..errors import (
+    FetchError,
+    RobotsDisallowedError,
+    UnreadablePageError,
+    UnreadableSourceError,
+)
 from ..progress import NoProgress, Progress
 from ..settings import Settings
 from ..types import Article, FetchState, RobotsRules, WebSource, WebState
@@ -44,6 +49,7 @@ class SourceRun:
     kind: str | None = None
     fetched: int = 0  # pages fetched
     failed: int = 0
+    skipped: int = 0  # pages (or the source itself) that robots.txt disallows
     error: str | None = None  # why the source itself could not be read
 
 
@@ -55,6 +61,7 @@ class WebScan:
     complete: set[str] = field(default_factory=set)  # sources whose whole listing was read
     sources: dict[str, WebSource] = field(default_factory=dict)  # kinds learnt this run
     failed: list[UrlFailure] = field(default_factory=list)
+    skipped: list[UrlFailure] = field(default_factory=list)  # robots.txt said no: not failures
     runs: dict[str, SourceRun] = field(default_factory=dict)
     requests: int = 0
     robots: dict[str, RobotsRules] = field(default_factory=dict)  # to reuse next run
@@ -116,6 +123,10 @@ class _Sync:
         self.scan.listed.setdefault(source.url, set())
         try:
             await self._sync_source(source, run)
+        except RobotsDisallowedError as exc:  # its articles are kept, as for a failure
+            run.skipped += 1
+            self.scan.skipped.append(UrlFailure(source.url, exc.reason))
+            return
         except Exception as exc:  # one source's bug must not stop the others
             run.error = _reason(exc, source.url)
             self._fail(source.url, run.error)
@@ -179,6 +190,10 @@ class _Sync:
             if kind not in ("feed", "sitemap"):
                 raise UnreadablePageError(url, f"is {_a(kind)}, not a feed or sitemap")
             return await self._read_listing(source, url, got, kind, depth)
+        except RobotsDisallowedError as exc:  # unread, so not complete: nothing is pruned
+            self.scan.runs.setdefault(source, SourceRun()).skipped += 1
+            self.scan.skipped.append(UrlFailure(url, exc.reason))
+            return False
         except Exception as exc:  # its source's other listings go on
             self._fail(url, _reason(exc, url))
             return False
@@ -283,6 +298,10 @@ class _Sync:
                 self.stored.add(page)
                 self.scan.changed.append((page, entry_article(entry, page)))
                 self._stamp(page, stamp)
+                return True
+            if isinstance(exc, RobotsDisallowedError):  # listed, so an indexed copy stays
+                run.skipped += 1
+                self.scan.skipped.append(UrlFailure(page, exc.reason))
                 return True
             run.failed += 1
             self._fail(page, _reason(exc, page))
