@@ -30,6 +30,7 @@ from index.settings import Settings
 from index.web import client
 from index.web.client import MAX_REDIRECTS, USER_AGENT, Fetched, Fetcher
 from index.web.guard import check_public, check_url
+from index.web.headers import content_length, retry_after
 from index.web.robots import ROBOTS_MAX_BYTES
 
 from .web_server import Site, send
@@ -200,6 +201,8 @@ def test_content_encoding_is_removed(site: Site, encoding: str) -> None:
         ("/sitemap.xml.gz", "application/octet-stream", False),
         ("/sitemap.gz.php", "application/gzip", False),
         ("/sitemap.xml.gz", "application/x-gzip", True),  # gzip file sent gzip-encoded
+        ("/sitemap", "text/xml", False),  # gzip under any type or name
+        ("/sitemap", "text/html", True),
     ],
 )
 def test_gzip_file_arrives_decompressed(
@@ -426,6 +429,62 @@ def test_retry_after_beyond_the_limit_fails_fast(site: Site, retry_after: str) -
     assert site.count("/page") == 1
 
 
+@pytest.mark.parametrize(
+    "retry_after",
+    [
+        "²",  # str.isdigit() says yes, float() says no
+        "Wed, 21 Oct 20990000000000000000 07:28:00 GMT",  # OverflowError in the date parser
+        "Wed, 21 Oct 99999 07:28:00 GMT",  # year out of range
+        "soon",
+    ],
+)
+def test_unreadable_retry_after_falls_back_to_backoff(site: Site, retry_after: str) -> None:
+    calls: list[float] = []
+
+    def handler(request: BaseHTTPRequestHandler) -> None:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            send(request, 429, b"slow down", "text/plain", {"Retry-After": retry_after})
+        else:
+            send(request, 200, b"ok", "text/plain")
+
+    got = get(site.handle("/page", handler))
+    assert got.body == b"ok"
+    assert len(calls) == 2 and calls[1] - calls[0] >= 0.95  # the own backoff: 1 s
+
+
+def test_unreadable_content_length_is_a_fetch_error(site: Site) -> None:
+    def handler(request: BaseHTTPRequestHandler) -> None:
+        request.send_response(200)
+        request.send_header("Content-Type", "text/html")
+        request.send_header("Content-Length", "²")
+        request.end_headers()
+        request.wfile.write(b"<p>hi</p>")
+        request.close_connection = True
+
+    exc = error(site.handle("/page", handler))
+    assert exc.reason == "the server's response is broken: bad Content-Length"
+
+
+@pytest.mark.parametrize("value", ["²", "١٢", "12a", "-1", "1" * 40, " ", None])
+def test_unreadable_numbers_in_headers_are_ignored(value: str | None) -> None:
+    """h11 refuses a bad Content-Length before the client reads it; the parser is
+    tolerant anyway."""
+    assert content_length(value) is None
+    assert retry_after(value) is None
+
+
+def test_validators_that_cannot_be_sent_are_left_out(site: Site) -> None:
+    """An ETag sent in UTF-8 comes back as text httpx would refuse to send: the next
+    request goes out unconditional instead of raising."""
+    url = site.route("/page", "x", etag='"é"'.encode().decode("latin-1"))
+    first = get(url)
+    again = run(lambda f: f.get(url, etag=first.etag, last_modified="\x00"))[0]
+    assert (again.status, again.body) == (200, b"x")
+    sent = {k.lower() for k in site.hits[-1].headers}
+    assert "if-none-match" not in sent and "if-modified-since" not in sent
+
+
 # --- timeouts ------------------------------------------------------------------------------------
 def test_slow_server_times_out(site: Site) -> None:
     url = site.route("/page", "late", delay=2)
@@ -487,11 +546,33 @@ def test_relative_location(site: Site) -> None:
     assert got.body == b"fresh"
 
 
-def test_redirect_to_another_scheme_is_refused(site: Site) -> None:
-    redirect(site, "/page", "file:///etc/passwd")
+@pytest.mark.parametrize("location", ["file:///etc/passwd", "ftp://127.0.0.1/feed"])
+def test_redirect_to_another_scheme_says_it_was_a_redirect(site: Site, location: str) -> None:
+    redirect(site, "/page", location)
     exc = error(site.url("/page"))
     assert exc.url == site.url("/page")
-    assert exc.reason.startswith("redirected to file:///etc/passwd: file:// URLs are not fetched")
+    assert exc.reason == f"redirected to {location}: only http and https are followed"
+    assert site.paths() == ["/robots.txt", "/page"]
+
+
+@pytest.mark.parametrize(
+    ("location", "reason"),
+    [
+        ("http://[::1", "redirected to an invalid URL (Invalid port: ':1')"),  # httpx refuses it
+        ("http://a]b/", "redirected to an invalid URL 'http://a]b/' (Invalid IPv6 URL)"),
+        (
+            "http://a:99999/",
+            "redirected to an invalid URL 'http://a:99999/' (Port out of range 0-65535)",
+        ),
+    ],
+)
+def test_redirect_to_an_invalid_url_is_a_fetch_error(
+    site: Site, location: str, reason: str
+) -> None:
+    """urljoin() and urlsplit().port raise ValueError on these; httpx on the first."""
+    redirect(site, "/page", location)
+    exc = error(site.url("/page"))
+    assert exc.reason == reason
 
 
 # --- size caps --------------------------------------------------------------------------------------
@@ -524,9 +605,48 @@ def test_gzip_bomb_stops_at_the_cap_in_bounded_memory(site: Site) -> None:
     assert peak < 10 * MB  # the 50 MB it inflates to was never held (TLS setup is ~4 MB)
 
 
-def test_gzip_file_is_capped_too(site: Site) -> None:
-    url = site.route("/sitemap.xml.gz", gzip_bomb(), content_type="application/x-gzip")
-    assert "larger than 1 MB" in error(url, max_bytes=MB).reason
+def peak_memory_of(job: Callable[[], T]) -> tuple[T, int]:
+    tracemalloc.start()
+    try:
+        result = job()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return result, peak
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "encoded"),
+    [
+        ("/sitemap.xml.gz", "application/x-gzip", False),
+        ("/page", "text/html", False),  # gzip, but neither the headers nor the name say so
+        ("/page", "text/html", True),  # Content-Encoding gzip of a gzip file
+    ],
+)
+def test_every_gzip_layer_is_capped_in_bounded_memory(
+    site: Site, path: str, content_type: str, encoded: bool
+) -> None:
+    """The 50 KB bomb inflates to 50 MB; with a 1 MB cap, whichever layer it hides in,
+    it is refused with the cap's reason, and far less than 50 MB is ever held."""
+    bomb = gzip.compress(gzip_bomb()) if encoded else gzip_bomb()
+    headers = {"Content-Encoding": "gzip"} if encoded else {}
+    url = site.route(path, bomb, content_type=content_type, headers=headers)
+    exc, peak = peak_memory_of(lambda: error(url, max_bytes=MB))
+    assert exc.reason == "response is larger than 1 MB (ARTICLEBOT_FETCH_MAX_MB)"
+    assert peak < 4 * MB  # the cap's worth kept, and at most a cap's worth being inflated
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"\x1f\x8bnot gzip at all", "the compressed body is damaged ("),
+        (gzip.compress(b"<urlset>" * 1000)[:-20], "the gzip file is cut short"),
+        (gzip.compress(gzip.compress(b"<urlset/>")), "the body is gzip inside gzip: not read"),
+    ],
+)
+def test_bad_gzip_file_is_a_fetch_error(site: Site, body: bytes, reason: str) -> None:
+    url = site.route("/sitemap.xml.gz", body, content_type="application/x-gzip")
+    assert error(url).reason.startswith(reason)
 
 
 # --- network errors -----------------------------------------------------------------------------------
@@ -578,19 +698,84 @@ def test_private_url_is_refused_before_any_request(site: Site) -> None:
     assert site.count() == 0
 
 
-def test_dns_rebinding_is_caught_after_connecting(
-    site: Site, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The name looked public when checked, but the connection reached 127.0.0.1."""
+def names(*answers: list[str]) -> tuple[Callable[[str, int], Awaitable[list[str]]], list[str]]:
+    """A resolver that gives its answers in turn (the last one again when they run out),
+    whatever the name, and the list of names it was asked."""
+    asked: list[str] = []
 
-    async def looks_public(url: str) -> None:
-        return None
+    async def resolve(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return answers[min(len(asked), len(answers)) - 1]
 
-    monkeypatch.setattr(client, "check_public", looks_public)
-    url = site.route("/page", "x")
-    with pytest.raises(FetchError, match=re.escape("connected to 127.0.0.1, a loopback address")):
-        run(lambda f: f.get(url), allow_private=False)
-    assert site.count("/page") == 0  # robots.txt came first, and was refused
+    return resolve, asked
+
+
+def test_connection_goes_to_the_address_checked_not_a_second_lookup(server: Site) -> None:
+    """A rebinding name: the first answer is A's address, every later one B's. Only the
+    first is asked, and only A sees requests; B (same port, another loopback address)
+    sees none. The Host header keeps the name."""
+    server.routes.clear()
+    server.reset()
+    server.route("/page", "from A")
+    resolve, asked = names(["127.0.0.1"], ["127.0.0.2"])
+    with Site(host="127.0.0.2", port=server.port) as other:
+        other.route("/page", "from B")
+        url = f"http://a.test:{server.port}/page"
+
+        async def job(f: Fetcher) -> list[Fetched]:
+            return [await f.get(url), await f.get(url + "?again")]
+
+        got, _ = run(job, resolve=resolve)
+        assert [g.body for g in got] == [b"from A", b"from A"]
+        assert other.count() == 0
+    assert asked == ["a.test"]
+    assert server.paths() == ["/robots.txt", "/page", "/page?again"]
+    assert {hit.headers["Host"] for hit in server.hits} == {f"a.test:{server.port}"}
+
+
+@pytest.mark.parametrize("answer", [["127.0.0.1"], ["93.184.216.34", "127.0.0.1"]])
+def test_name_resolving_to_loopback_gets_no_request(site: Site, answer: list[str]) -> None:
+    """Every address the name has is checked before a connection is made."""
+    resolve, _ = names(answer)
+    url = f"http://a.test:{site.port}/page"
+    with pytest.raises(FetchError) as caught:
+        run(lambda f: f.get(url), allow_private=False, resolve=resolve)
+    assert caught.value.reason == (
+        "127.0.0.1 is a loopback address; private, loopback and link-local addresses are "
+        "refused (ARTICLEBOT_ALLOW_PRIVATE_URLS=true allows them)"
+    )
+    assert site.count() == 0
+
+
+def test_requests_are_limited_per_address_not_per_name(site: Site) -> None:
+    """Four names for one server share its two slots."""
+    tracker = Tracker(0.2)
+    site.handle("/slow", tracker)
+    resolve, asked = names(["127.0.0.1"])
+    urls = [f"http://{name}.test:{site.port}/slow?n={i}" for i in range(2) for name in "abcd"]
+
+    async def job(f: Fetcher) -> list[Fetched]:
+        return await asyncio.gather(*(f.get(u) for u in urls))
+
+    run(job, resolve=resolve)
+    assert tracker.peak <= client.PER_HOST
+    assert len(tracker.starts) == 8 and sorted(asked) == ["a.test", "b.test", "c.test", "d.test"]
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://xn--/page", "cannot resolve host xn-- (check the name and the network)"),
+        ("http://a..b/page", "cannot resolve host a..b (check the name and the network)"),
+        ("http://☃.com/page", "not a valid URL (Invalid IDNA hostname: '☃.com')"),
+        ("http://a\u200db.com/page", r"not a valid URL (Invalid IDNA hostname: 'a\u200db.com')"),
+    ],
+)
+def test_invalid_host_names_are_fetch_errors(url: str, reason: str) -> None:
+    """The system resolver raises UnicodeError on some names, httpx InvalidURL on others."""
+    for allow_private in (True, False):
+        exc = error(url, allow_private=allow_private)
+        assert exc.reason == reason
 
 
 # --- settings --------------------------------------------------------------------------------------------

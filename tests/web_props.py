@@ -138,7 +138,7 @@ def well_formed(body: bytes) -> bool:
     """Whether a strict XML parser reads ``body`` (the oracle for "a valid listing")."""
     try:
         ET.fromstring(body)
-    except ET.ParseError:
+    except (ET.ParseError, LookupError, ValueError):  # LookupError: an unknown encoding
         return False
     return True
 

@@ -49,7 +49,7 @@ class _QuietServer(ThreadingHTTPServer):
 class Site:
     """``with Site() as site: site.route("/feed.xml", xml, content_type=...)``."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.routes: dict[str, Route | Handler] = {}
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
@@ -64,9 +64,10 @@ class Site:
             def log_message(self, format: str, *args: object) -> None:
                 pass  # keep test output clean
 
-        self.server = _QuietServer(("127.0.0.1", 0), _Handler)
+        self.server = _QuietServer((host, port), _Handler)
         self.server.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.port = int(self.server.server_address[1])
+        self.base = f"http://{host}:{self.port}"
         # shutdown() waits for the serve loop's next poll: 0.5 s by default, at every test's end.
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
 

@@ -1,11 +1,12 @@
 """The HTTP client: fetch a URL politely and safely, the one way articlebot talks HTTP.
 
-Polite: robots.txt is obeyed (RFC 9309); at most ``PER_HOST`` requests run against a host
-at once, their starts ``delay`` seconds apart; 429 and 503 are retried after the wait the
-server asks for. Safe: every redirect hop is checked again by the SSRF guard (``guard``),
-and so is the address each connection reached; bodies are capped after decompression
-(``inflate``); only pages, feeds, sitemaps and plain text are read, and that is decided
-from the headers, before the body.
+Polite: robots.txt is obeyed (RFC 9309); at most ``PER_HOST`` requests run against a
+server (its address, however many names it has) at once, their starts ``delay`` seconds
+apart; 429 and 503 are retried after the wait the server asks for. Safe: every redirect
+hop's host is resolved once, checked by the SSRF guard (``guard``), and connected to at
+the address that was checked (``pinning``); bodies are capped after decompression, every
+layer of it (``inflate``); only pages, feeds, sitemaps and plain text are read, and that
+is decided from the headers, before the body.
 """
 
 from __future__ import annotations
@@ -18,15 +19,22 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
-from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from ..errors import FetchError, HostRefusedError
 from ..types import RobotsRules
-from .guard import check_peer, check_public, check_url
-from .headers import GZIP_TYPES, check_type, content_type, retry_after, status_reason
-from .inflate import GZIP_MAGIC, Inflater, content_encoding, inflate_file, too_large
+from .guard import Resolve, check_redirect, check_url
+from .headers import (
+    check_type,
+    content_length,
+    content_type,
+    retry_after,
+    status_reason,
+    validator,
+)
+from .inflate import GZIP_MAGIC, BodyDecoder, content_encoding, too_large
+from .pinning import Pins, Target, pinned_transport
 from .robots import (
     ROBOTS_MAX_BYTES,
     Robots,
@@ -49,11 +57,12 @@ def _version() -> str:
 
 USER_AGENT = f"articlebot/{_version()} (+https://github.com/articlebot/articlebot)"
 MAX_REDIRECTS = 5
-PER_HOST = 2  # concurrent requests per host
+PER_HOST = 2  # concurrent requests per server (per address connected to)
 MAX_CONCURRENT = 16  # concurrent requests in all, the client's connection limit too
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _RETRYABLE = frozenset({429, 503})
+_BAD_LOCATION = "Invalid URL in location header:"  # how httpx words a Location it cannot parse
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,7 @@ class Fetched:
     status: int  # 200 (any 2xx) or 304 (not modified)
     content_type: str  # media type, lowercased, without parameters; "" when absent
     charset: str | None  # the Content-Type header's charset parameter
-    body: bytes  # decompressed (Content-Encoding, and a .gz file); b"" on 304
+    body: bytes  # never compressed (Content-Encoding and a gzip file removed); b"" on 304
     etag: str | None
     last_modified: str | None
 
@@ -71,7 +80,7 @@ class Fetched:
 # --- per-request values ------------------------------------------------------------------
 @dataclass
 class _Host:
-    """Politeness state of one host: who may start a request, and when."""
+    """Politeness state of one server address: who may start a request, and when."""
 
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(PER_HOST))
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -91,7 +100,10 @@ class _Retry:
 
 class Fetcher:
     """``async with Fetcher(timeout=20, delay=0.5, max_bytes=10 * 2**20) as f:
-    await f.get(url, etag=..., last_modified=...)``; one per sync, shared by its tasks."""
+    await f.get(url, etag=..., last_modified=...)``; one per sync, shared by its tasks.
+
+    ``resolve(host, port)`` gives a host's addresses (the system resolver by default);
+    each host is resolved once per fetcher, and connections go to the address checked."""
 
     def __init__(
         self,
@@ -103,6 +115,7 @@ class Fetcher:
         max_retry_wait: float = 60.0,
         retries: int = 2,
         robots: dict[str, RobotsRules] | None = None,
+        resolve: Resolve | None = None,
     ) -> None:
         self.timeout = timeout
         self.delay = delay
@@ -113,7 +126,8 @@ class Fetcher:
         self.requests = 0  # HTTP requests sent: robots.txt, retries and redirect hops too
         self._client: httpx.AsyncClient | None = None
         self._all = asyncio.Semaphore(MAX_CONCURRENT)
-        self._hosts: dict[str, _Host] = {}
+        self._hosts: dict[str, _Host] = {}  # by the address connected to, not the name
+        self._pins = Pins(allow_private=allow_private, timeout=timeout, resolver=resolve)
         # robots.txt rules by origin, from an earlier run while they are fresh.
         self._robots: dict[str, Robots] = fresh_robots(robots or {})
         self._robots_locks: dict[str, asyncio.Lock] = {}
@@ -136,12 +150,10 @@ class Fetcher:
 
     async def __aenter__(self) -> Fetcher:
         self._client = httpx.AsyncClient(
-            http1=True,
-            http2=False,
+            transport=pinned_transport(self._pins, MAX_CONCURRENT),
             follow_redirects=False,  # by hand, so that every hop is checked
             trust_env=False,  # no proxies or certificates from the environment
             timeout=httpx.Timeout(self.timeout),
-            limits=httpx.Limits(max_connections=MAX_CONCURRENT),
             # No br or zstd: bodies are decompressed here, under the size cap.
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
         )
@@ -158,9 +170,9 @@ class Fetcher:
         """GET ``url``, conditionally when ``etag`` or ``last_modified`` is given (then a
         304 comes back as ``Fetched(status=304, body=b"")``). Raises FetchError."""
         headers = {}
-        if etag:
+        if etag := validator(etag):
             headers["If-None-Match"] = etag
-        if last_modified:
+        if last_modified := validator(last_modified):
             headers["If-Modified-Since"] = last_modified
         return await self._follow(url, headers, robots_txt=False)
 
@@ -172,7 +184,7 @@ class Fetcher:
                 outcome = await self._hop(current, headers, robots_txt)
                 if isinstance(outcome, Fetched):
                     return replace(outcome, url=url)
-                current = check_url(urljoin(current, outcome.location))
+                current = check_redirect(current, outcome.location)
             except FetchError as exc:
                 # Errors name the URL asked for; a later hop's failure says which hop.
                 reason = (
@@ -184,16 +196,10 @@ class Fetcher:
     async def _hop(
         self, url: str, headers: dict[str, str], robots_txt: bool
     ) -> Fetched | _Redirect:
-        if not self.allow_private:
-            try:
-                async with asyncio.timeout(self.timeout):
-                    await check_public(url)
-            except TimeoutError:
-                host = urlsplit(url).hostname
-                raise HostRefusedError(url, f"cannot resolve host {host} (timed out)") from None
+        target = await self._pins.pin(url)  # resolved and checked once; connections go there
         if not robots_txt:
             await self._obey_robots(url)
-        return await self._with_retries(url, headers, robots_txt)
+        return await self._with_retries(url, target, headers, robots_txt)
 
     async def _obey_robots(self, url: str) -> None:
         site = origin(url)
@@ -220,13 +226,13 @@ class Fetcher:
         return robots_from_body(got.body)
 
     async def _with_retries(
-        self, url: str, headers: dict[str, str], robots_txt: bool
+        self, url: str, target: Target, headers: dict[str, str], robots_txt: bool
     ) -> Fetched | _Redirect:
         # robots.txt is not retried: a 503 there means "fetch nothing", said quickly.
         retries = 0 if robots_txt else self.retries
         attempt = 0
         while True:
-            outcome = await self._exchange(url, headers, robots_txt)
+            outcome = await self._exchange(url, target, headers, robots_txt)
             if not isinstance(outcome, _Retry):
                 return outcome
             if attempt >= retries:
@@ -241,10 +247,11 @@ class Fetcher:
 
     # --- one request ---------------------------------------------------------------------
     @asynccontextmanager
-    async def _turn(self, host: str) -> AsyncIterator[None]:
-        """Wait until a request to ``host`` may start: a free slot for the host and in
-        all, and ``delay`` seconds since the host's previous start."""
-        state = self._hosts.setdefault(host, _Host())
+    async def _turn(self, ip: str) -> AsyncIterator[None]:
+        """Wait until a request to the server at ``ip`` may start: a free slot for it and
+        in all, and ``delay`` seconds since its previous start. By address, so that many
+        names for one server share its slots."""
+        state = self._hosts.setdefault(ip, _Host())
         async with state.slots, self._all:
             async with state.lock:  # starts go one by one, so each sees the last one's time
                 loop = asyncio.get_running_loop()
@@ -255,10 +262,10 @@ class Fetcher:
             yield
 
     async def _exchange(
-        self, url: str, headers: dict[str, str], robots_txt: bool
+        self, url: str, target: Target, headers: dict[str, str], robots_txt: bool
     ) -> Fetched | _Redirect | _Retry:
         client = self._open_client()
-        async with self._turn(urlsplit(url).hostname or ""):
+        async with self._turn(target.ip):
             self.requests += 1
             try:
                 # The read timeout is per read; this bounds a server that trickles.
@@ -277,7 +284,7 @@ class Fetcher:
                     f"took longer than {4 * self.timeout:g} s in all (4 × ARTICLEBOT_FETCH_TIMEOUT)"
                 )
                 raise FetchError(url, reason) from None
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
                 raise FetchError(url, _network_reason(exc)) from None
 
     def _open_client(self) -> httpx.AsyncClient:
@@ -288,8 +295,6 @@ class Fetcher:
     async def _answer(
         self, url: str, response: httpx.Response, headers: dict[str, str], robots_txt: bool
     ) -> Fetched | _Redirect | _Retry:
-        if not self.allow_private:
-            _check_peer(url, response)
         status = response.status_code
         if status in _REDIRECTS:
             location = response.headers.get("location")
@@ -311,20 +316,9 @@ class Fetcher:
         # A large robots.txt is cut, not refused (RFC 9309 2.5).
         cap = min(self.max_bytes, ROBOTS_MAX_BYTES) if robots_txt else self.max_bytes
         body = await _read_body(url, response, cap, truncate=robots_txt)
-        if body[:2] == GZIP_MAGIC and (
-            media in GZIP_TYPES or urlsplit(url).path.lower().endswith(".gz")
-        ):
-            body = inflate_file(url, body, cap)  # a sitemap.xml.gz arrives as its XML
         etag = response.headers.get("etag")
         modified = response.headers.get("last-modified")
         return Fetched(url, url, response.status_code, media, charset, body, etag, modified)
-
-
-def _check_peer(url: str, response: httpx.Response) -> None:
-    """Refuse a connection that reached a non-public address although the name resolved
-    to a public one a moment before (DNS rebinding)."""
-    stream = response.extensions.get("network_stream")
-    check_peer(url, stream.get_extra_info("server_addr") if stream is not None else None)
 
 
 # --- response parts --------------------------------------------------------------------
@@ -348,8 +342,11 @@ def _network_reason(exc: Exception) -> str:
     detail = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.ConnectError):
         return f"cannot connect: {detail}"
+    if isinstance(exc, httpx.RemoteProtocolError) and detail.startswith(_BAD_LOCATION):
+        # httpx reads the Location header itself, even when it does not follow it.
+        return f"redirected to an invalid URL ({detail.removeprefix(_BAD_LOCATION).strip(' .')})"
     if isinstance(exc, httpx.RemoteProtocolError):
-        return f"the server broke off the response: {detail}"
+        return f"the server's response is broken: {detail}"
     if isinstance(exc, httpx.ReadError | httpx.WriteError):
         return f"the connection was lost: {detail}"
     if isinstance(exc, httpx.InvalidURL):
@@ -373,13 +370,14 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 
 # --- bodies ------------------------------------------------------------------------------
 async def _read_body(url: str, response: httpx.Response, cap: int, *, truncate: bool) -> bytes:
-    """The body with its Content-Encoding removed, never more than ``cap`` bytes read or
-    produced: over it, FetchError, or (``truncate``) the first ``cap`` bytes."""
-    length = response.headers.get("content-length", "")
-    if not truncate and length.isdigit() and int(length) > cap:
+    """The body with its Content-Encoding and any gzip file layer removed, never more than
+    ``cap`` bytes read or produced by any layer: over it, FetchError, or (``truncate``)
+    the first ``cap`` bytes."""
+    length = content_length(response.headers.get("content-length"))
+    if not truncate and length is not None and length > cap:
         raise too_large(url, cap)  # refused before a byte of it is read
     coding = content_encoding(url, response.headers.get("content-encoding", ""))
-    inflater = Inflater(url, coding, cap)
+    inflater = BodyDecoder(url, coding, cap)
     parts: list[bytes] = []
     received = 0
     async for chunk in response.aiter_raw():
@@ -388,7 +386,10 @@ async def _read_body(url: str, response: httpx.Response, cap: int, *, truncate: 
         parts.append(inflater.feed(chunk[: len(chunk) - excess]))
         if excess or inflater.over:
             if truncate:
-                break
+                return b"".join(parts)  # cut: what is left in the inflaters is dropped too
             raise too_large(url, cap)
     parts.append(inflater.flush())
-    return b"".join(parts)
+    body = b"".join(parts)
+    if body[:2] == GZIP_MAGIC:  # Fetched.body is never compressed: a deeper layer is refused
+        raise FetchError(url, "the body is gzip inside gzip: not read")
+    return body

@@ -2,7 +2,8 @@
 
 Only http(s) URLs with a host; a host that is, or resolves to, a private, loopback or
 link-local address is refused (a URL typed in Discord must not reach the bot's own
-network), and so is a connection that ends up at one anyway (DNS rebinding).
+network). The fetcher resolves each host once, checks every address, and connects only
+to the one it checked (``pinning``), so a name cannot answer differently on connect.
 
 Standard library only: the bot and the indexer check URLs on paths that must not load
 an HTTP client.
@@ -13,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeAlias
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from ..errors import FetchError, HostRefusedError
 
@@ -24,6 +26,8 @@ _PRIVATE_POLICY = (
 )
 
 _IP: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
+# (host, port) -> the host's addresses as text; raises OSError when it has none.
+Resolve: TypeAlias = Callable[[str, int], Awaitable[Sequence[str]]]
 
 
 def check_url(url: str) -> str:
@@ -44,46 +48,60 @@ def check_url(url: str) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path or "/", parts.query, ""))
 
 
-async def check_public(url: str) -> None:
-    """Raise FetchError if the URL's host is, or resolves to, any address that is not
-    public (private, loopback, link-local, multicast, reserved, unspecified)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
+def check_redirect(current: str, location: str) -> str:
+    """The URL a redirect from ``current`` to ``location`` (its Location header) leads to,
+    normalised; FetchError, saying what the redirect did, when it is not one to follow."""
+    try:
+        target = urljoin(current, location)
+        parts = urlsplit(target)
+        _ = parts.port  # raises ValueError for a port that is not a number
+    except ValueError as exc:  # e.g. "http://[::1": an unclosed IPv6 address
+        raise FetchError(current, f"redirected to an invalid URL {location!r} ({exc})") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise FetchError(target, "only http and https are followed")
+    if not parts.hostname:
+        raise FetchError(target, "the redirect's URL has no host")
+    return check_url(target)
+
+
+async def system_resolve(host: str, port: int) -> list[str]:
+    """The addresses the system resolver gives ``host``; OSError or UnicodeError if none."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+async def resolve(url: str, host: str, port: int, resolver: Resolve = system_resolve) -> list[str]:
+    """``host``'s addresses (an IP literal is its own); HostRefusedError when it has none."""
     literal = _parse_ip(host)
     if literal is not None:
-        addresses = [literal]
-    else:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        addresses = await _resolve(url, host, port)
-    for address in addresses:
-        kind = _non_public(address)
-        if kind is not None:
-            raise HostRefusedError(url, f"{address} is {_a(kind)} address; {_PRIVATE_POLICY}")
-
-
-def check_peer(url: str, peer: tuple[object, ...] | None) -> None:
-    """Refuse a connection that reached a non-public address (``peer``: the socket's
-    server address, or None when the transport does not tell)."""
-    if not peer:  # not every transport tells; the check before connecting still stands
-        return
-    address = _parse_ip(str(peer[0]))
-    kind = _non_public(address) if address is not None else None
-    if kind is not None:
-        raise HostRefusedError(
-            url, f"connected to {address}, {_a(kind)} address; {_PRIVATE_POLICY}"
-        )
-
-
-async def _resolve(url: str, host: str, port: int) -> list[_IP]:
-    loop = asyncio.get_running_loop()
+        return [str(literal)]
     try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):  # socket.gaierror is an OSError
-        raise HostRefusedError(
-            url, f"cannot resolve host {host} (check the name and the network)"
-        ) from None
-    found = (_parse_ip(str(info[4][0])) for info in infos)
-    return [address for address in found if address is not None]
+        found = await resolver(host, port)
+    except (OSError, UnicodeError):  # socket.gaierror is an OSError; IDNA errors are Unicode
+        found = []
+    addresses = [str(a) for a in map(_parse_ip, found) if a is not None]
+    if not addresses:
+        raise HostRefusedError(url, f"cannot resolve host {host} (check the name and the network)")
+    return addresses
+
+
+def check_addresses(url: str, addresses: Sequence[str]) -> None:
+    """Raise HostRefusedError if any address is not public (private, loopback,
+    link-local, multicast, reserved, unspecified)."""
+    for text in addresses:
+        address = _parse_ip(text)
+        kind = _non_public(address) if address is not None else "unreadable"
+        if kind is not None:
+            raise HostRefusedError(url, f"{text} is {_a(kind)} address; {_PRIVATE_POLICY}")
+
+
+async def check_public(url: str) -> None:
+    """Raise FetchError if the URL's host is, or resolves to, any address that is not
+    public. The fetcher does this itself and connects to the address it checked."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    check_addresses(url, await resolve(url, parts.hostname or "", port))
 
 
 def _parse_ip(text: str) -> _IP | None:

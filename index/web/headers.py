@@ -3,6 +3,7 @@ articlebot reads that type, how long a Retry-After asks to wait, the status in w
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
@@ -22,6 +23,9 @@ _READABLE_TYPES = frozenset(
         "text/plain",
     }
 )
+# ASCII digits only (str.isdigit() also takes "²", which float() refuses); 18 at most,
+# so int() never meets a number too long to convert.
+_DIGITS = re.compile(r"[0-9]{1,18}")
 GZIP_TYPES = frozenset({"application/gzip", "application/x-gzip"})
 
 
@@ -45,19 +49,32 @@ def check_type(url: str, media: str) -> None:
 
 
 def retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header: delay-seconds or an HTTP-date."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
+    """Seconds from a Retry-After header: delay-seconds or an HTTP-date; None for a value
+    that cannot be read (the caller's own backoff applies), never an exception."""
+    value = (value or "").strip()
+    if _DIGITS.fullmatch(value):
         return float(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None  # unreadable: the caller's own backoff applies
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError, OverflowError, IndexError):  # e.g. a 20-digit year
+        return None
+
+
+def content_length(value: str | None) -> int | None:
+    """The Content-Length header as a number; None when absent or unreadable."""
+    value = (value or "").strip()
+    return int(value) if _DIGITS.fullmatch(value) else None
+
+
+def validator(value: str | None) -> str | None:
+    """An ETag or Last-Modified to send back, or None for one that cannot be sent as a
+    header (not printable ASCII): the request is then unconditional."""
+    if value and value.isascii() and value.isprintable():
+        return value
+    return None
 
 
 def status_reason(status: int) -> str:

@@ -1,14 +1,14 @@
-"""Capped decompression: gzip and deflate removed without ever producing more than a
-limit, so a gzip bomb costs the limit's worth of memory and stops there."""
+"""Capped decompression, the only decompression there is: gzip and deflate removed while
+the body streams in, never producing more than a limit, so a gzip bomb costs the limit's
+worth of memory and stops there. Parsers get bodies that are never compressed."""
 
 from __future__ import annotations
 
 import zlib
 
-from ..errors import FetchError, UnreadablePageError
+from ..errors import FetchError
 
 GZIP_MAGIC = b"\x1f\x8b"
-MAX_GUNZIPPED = 50 * 2**20  # the sitemap protocol's own limit; also caps a gzip bomb
 
 
 def too_large(url: str, cap: int) -> FetchError:
@@ -30,30 +30,45 @@ def content_encoding(url: str, header: str) -> str:
     )
 
 
-def inflate_file(url: str, body: bytes, cap: int) -> bytes:
-    """A gzip file (``sitemap.xml.gz``) as what it holds, at most ``cap`` bytes."""
-    inflater = Inflater(url, "gzip", cap)
-    data = inflater.feed(body) + inflater.flush()
-    if inflater.over:
-        raise too_large(url, cap)
-    return data
+class BodyDecoder:
+    """A response body as what it holds: its Content-Encoding removed, then a gzip file
+    layer (a ``sitemap.xml.gz``, or gzip sent under any type or name) recognised by its
+    magic bytes and removed too. Each stage stops at ``limit`` bytes; ``over`` says one
+    did, so one cap holds however many layers a body has."""
 
+    def __init__(self, url: str, encoding: str, limit: int) -> None:
+        self.url = url
+        self._transfer = Inflater(url, encoding, limit)
+        self._file: Inflater | None = None  # decided by the body's first two bytes
+        self._head = b""
+        self._limit = limit
 
-def gunzip(body: bytes, url: str) -> bytes:
-    """Undo gzip that is part of the file (``sitemap.xml.gz``), not of the transfer;
-    UnreadablePageError past ``MAX_GUNZIPPED`` or for broken data."""
-    if body[:2] != GZIP_MAGIC:
-        return body
-    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        data = inflate.decompress(body, MAX_GUNZIPPED)
-    except zlib.error as exc:
-        raise UnreadablePageError(url, f"broken gzip data ({exc})") from exc
-    if inflate.unconsumed_tail:
-        raise UnreadablePageError(url, f"gzip body expands past {MAX_GUNZIPPED // 2**20} MB")
-    if not inflate.eof:
-        raise UnreadablePageError(url, "broken gzip data (the file is cut short)")
-    return data
+    @property
+    def over(self) -> bool:
+        return self._transfer.over or (self._file is not None and self._file.over)
+
+    def feed(self, data: bytes) -> bytes:
+        return self._file_feed(self._transfer.feed(data))
+
+    def flush(self) -> bytes:
+        out = self._file_feed(self._transfer.flush())
+        if self._file is None:  # under two bytes in all: too short to be gzip
+            out, self._head = self._head, b""
+            return out
+        out += self._file.flush()
+        if not (self._file.complete or self.over):
+            raise FetchError(self.url, "the gzip file is cut short")
+        return out
+
+    def _file_feed(self, data: bytes) -> bytes:
+        if self._file is None:
+            self._head += data
+            if len(self._head) < len(GZIP_MAGIC):
+                return b""
+            gzipped = self._head.startswith(GZIP_MAGIC)
+            self._file = Inflater(self.url, "gzip" if gzipped else "identity", self._limit)
+            data, self._head = self._head, b""
+        return self._file.feed(data)
 
 
 class Inflater:
@@ -78,6 +93,11 @@ class Inflater:
         except zlib.error as exc:
             raise FetchError(self.url, f"the compressed body is damaged ({exc})") from None
         return self._count(out)
+
+    @property
+    def complete(self) -> bool:
+        """Whether the compressed stream reached its end (not cut short)."""
+        return self._z is None or self._z.eof
 
     def flush(self) -> bytes:
         if self._z is None or self.over:

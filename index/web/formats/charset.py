@@ -8,7 +8,6 @@ from pathlib import Path
 
 from ...errors import UnreadableFileError, UnreadablePageError
 from ...readers import decode_bytes
-from ..inflate import gunzip
 
 META_CHARSET_BYTES = 2048  # where HTML5 requires a <meta charset> to be
 
@@ -30,7 +29,6 @@ def decode_page(body: bytes, charset: str | None, url: str) -> str:
     """The page as text: a BOM, then the HTTP header's charset, then the page's own
     ``<meta charset>``, then detection. A declared charset the body does not decode in
     is skipped, and UTF-8 labelled Latin-1 (a common server default) is read as UTF-8."""
-    body = gunzip(body, url)
     for bom, codec in _BOMS:
         if body.startswith(bom):
             return body[len(bom) :].decode(codec, errors="replace")

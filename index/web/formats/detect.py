@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import codecs
 import re
-import zlib
 from typing import Literal
 
 Kind = Literal["feed", "sitemap", "html", "text"]
@@ -52,12 +51,7 @@ def sniff(body: bytes, content_type: str, url: str) -> Kind:
 
 def _head_text(body: bytes) -> str:
     """The first few KB as text, good enough to read tag names (not to keep)."""
-    head = body[:SNIFF_BYTES]
-    if head[:2] == b"\x1f\x8b":  # a .xml.gz sitemap: the start is enough
-        try:
-            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(body, SNIFF_BYTES)
-        except zlib.error:
-            return ""
+    head = body[:SNIFF_BYTES]  # never compressed: the fetcher removed every gzip layer
     for bom, codec in ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
         if head.startswith(bom):
             return head[2:].decode(codec, errors="ignore")

@@ -17,7 +17,6 @@ from lxml import html as lxml_html  # type: ignore[import-untyped, unused-ignore
 from ...errors import UnreadablePageError
 from ...readers import clean_field, iso_date, normalize_text
 from ...types import Article
-from ..inflate import gunzip
 from .links import absolute_url
 from .tolerant import feed_xml_damage, never_raises
 
@@ -61,7 +60,7 @@ def parse_feed(body: bytes, url: str) -> Feed:
 
     # Bytes, never a str: feedparser fetches a str that looks like a URL, or opens it
     # as a file. content-location is the base that relative links resolve against.
-    parsed = feedparser.parse(gunzip(body, url), response_headers={"content-location": url})
+    parsed = feedparser.parse(body, response_headers={"content-location": url})
     if not parsed.get("version") and not parsed.entries:
         problem = parsed.get("bozo_exception")
         detail = f" ({problem})" if problem else ""
