@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 import sqlite3
 import tracemalloc
@@ -27,7 +28,8 @@ from . import web_props as w
 from .web_server import Site
 
 PROPERTY = settings(
-    max_examples=8,
+    # CI's number keeps the file near a minute; ARTICLEBOT_PROPERTY_EXAMPLES=500 searches harder.
+    max_examples=int(os.environ.get("ARTICLEBOT_PROPERTY_EXAMPLES", "25")),
     deadline=None,
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,
