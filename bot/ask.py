@@ -11,6 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from index import Answer, Filters, answer
+from index.answering import NO_WORDS, strip_markup
 
 from .base import NO_MENTIONS, IndexCog, apologise, error_reply, send_private
 from .health import IndexUnavailable
@@ -115,6 +116,10 @@ class AskCog(IndexCog):
                 "I don't answer questions here.", ephemeral=True
             )
             return
+        question = strip_markup(question)
+        if not question.strip():  # before the cooldown: it asked nothing
+            await interaction.response.send_message(NO_WORDS, ephemeral=True)
+            return
         wait = self.bot.cooldowns.retry_after(interaction.user.id)
         if wait:
             await interaction.response.send_message(
@@ -155,6 +160,11 @@ class AskCog(IndexCog):
             return
         question, context = self._question_of(message)
         if not question:
+            return
+        if not (question := strip_markup(question)):  # only markup, e.g. "@bot @here"
+            await message.reply(
+                NO_WORDS, allowed_mentions=NO_MENTIONS, mention_author=False, delete_after=30
+            )
             return
         try:
             await self._answer_message(message, question, context)

@@ -77,3 +77,8 @@ class RobotsDisallowedError(FetchError):
 class QuoteSpanError(ArticlebotError):
     """A quote is not an exact, trimmed span of its stored article (a bug or a damaged
     index): the answer is refused rather than misquoting."""
+
+
+class EmptyQuestionError(ArticlebotError):
+    """The question has no words once Discord markup is left out (or had none at all):
+    nothing to search for, so it gets a hint rather than an abstention."""

@@ -121,6 +121,36 @@ def test_ask_batch_mode_reads_stdin_and_writes_json_lines(corpus_index: Path) ->
     assert lines[1]["abstained"]
 
 
+def test_discord_markup_is_left_out_of_the_question(corpus_index: Path) -> None:
+    # The markup used to count as words no article holds: the question abstained.
+    result = cli(
+        corpus_index, "ask", "--json", "@everyone <@&123> who is the Azeri foreign minister?"
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert not data["abstained"]
+    assert "Azeri Foreign Minister Jeyhun Bayramov said" in data["quotes"][0]["text"]
+    assert data["question"] == "who is the Azeri foreign minister?"
+    only = cli(corpus_index, "ask", "<@123> @here")
+    assert only.returncode == 2 and only.stdout == ""
+    assert (
+        only.stderr
+        == "error: Ask a question in words: mentions, channels and emoji are left out.\n"
+    )
+
+
+def test_batch_line_of_only_markup_fails_alone(corpus_index: Path) -> None:
+    stdin = b"<#42> <:wave:1> <t:1700000000:R>\n@here who is the Azeri foreign minister?\n"
+    result = ask_batch(corpus_index, stdin)
+    assert result.returncode == 1, result.stderr
+    lines = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert lines[0] == {
+        "question": "<#42> <:wave:1> <t:1700000000:R>",
+        "error": "Ask a question in words: mentions, channels and emoji are left out.",
+    }
+    assert "Jeyhun Bayramov" in lines[1]["quotes"][0]["text"]
+
+
 def test_search_shows_dense_lexical_and_fused_scores(corpus_index: Path) -> None:
     result = cli(corpus_index, "search", "Erdogan Obama 2013", "-k", "2", "--json")
     hits = json.loads(result.stdout)

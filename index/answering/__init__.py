@@ -7,11 +7,13 @@ quote choice (``quotes``) and citation (``citation``) each live in a module of t
 
 from __future__ import annotations
 
+from .markup import NO_WORDS, strip_markup
 from .model import AnswerModels, LinearModel, load_models
 from .pipeline import Ranked, answer, gather, rank, valid_text
 from .result import Answer, Quote, Source
 
 __all__ = [
+    "NO_WORDS",
     "Answer",
     "AnswerModels",
     "LinearModel",
@@ -22,5 +24,6 @@ __all__ = [
     "gather",
     "load_models",
     "rank",
+    "strip_markup",
     "valid_text",
 ]

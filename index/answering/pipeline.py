@@ -11,11 +11,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
+from ..errors import EmptyQuestionError
 from ..retrieval import HEAD, Generation, Mode, Retriever
 from ..types import Filters, Hit, Span
 from .citation import cite
 from .evidence import evidence_features
 from .features import Candidate, sentence_candidates
+from .markup import NO_WORDS, strip_markup
 from .model import AnswerModels, load_models, rerank_passages, score, sigmoid
 from .query_terms import QueryTerms, query_terms
 from .quotes import choose_quotes, excluded
@@ -48,10 +50,13 @@ def answer(
     """Answer ``question`` from the index; ``context`` holds earlier questions of a
     conversation (most recent last); ``exclude`` lists ``(article_id, start, end)`` spans
     already shown, so "More quotes" pages to new text only; ``models`` replaces the
-    shipped answer and evidence models (cross-validation)."""
+    shipped answer and evidence models (cross-validation). Discord markup is left out
+    first (``markup``): a question with no words left raises EmptyQuestionError."""
+    question = strip_markup(valid_text(question))
+    if not question.strip():
+        raise EmptyQuestionError(NO_WORDS)
+    context = tuple(c for c in (strip_markup(valid_text(c)) for c in context) if c.strip())
     models = models or load_models()
-    question = valid_text(question)
-    context = tuple(valid_text(c) for c in context)
     started = time.perf_counter()
     query = " ".join((*context[-2:], question)) if context else question
     gen = retriever.pin()
