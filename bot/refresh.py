@@ -40,6 +40,7 @@ class SyncResult:
     removed: int
     failed: int
     failures: tuple[FileFailure, ...]  # the first few
+    skipped: int  # pages robots.txt disallows: shown, not failures
     sources: tuple[str, ...]  # the web sources after the sync
     generation: int | None
     trigger: str  # "schedule" or "command"
@@ -55,6 +56,7 @@ class SyncResult:
             removed=report.removed,
             failed=len(report.failed),
             failures=tuple(report.failed[:FIRST_FAILURES]),
+            skipped=len(report.skipped_urls),
             sources=tuple(report.sources),
             generation=report.generation,
             trigger=trigger,
@@ -221,6 +223,7 @@ def sync_status(refresher: Refresher) -> str:
             f"**Last sync:** {format_dt(last.finished, 'R')} ({last.trigger}) — "
             f"added {last.added} · updated {last.updated} · removed {last.removed} · "
             f"failed {last.failed}"
+            + (f" · skipped {last.skipped} (robots.txt)" if last.skipped else "")
         )
         for failure in last.failures[:3]:
             lines.append(
@@ -256,6 +259,9 @@ def added_text(url: str, report: IndexReport, counts: dict[str, int], known: boo
     if run.get("error"):
         lines.append(f"The source failed: {safe(str(run['error']), 300, inline=True)}")
     site = _origin(url)
+    skipped = sum(1 for s in report.skipped_urls if _origin(s.url) == site)
+    if skipped:
+        lines.append(f"{skipped} page(s) skipped: the site's robots.txt disallows them.")
     mine = [f for f in report.failed if _origin(f.path) == site]
     if mine:
         lines.append(f"{len(mine)} page(s) failed:")

@@ -197,6 +197,24 @@ async def test_add_reports_failing_pages_escaped(
     assert len(reply) <= 2000
 
 
+@pytest.mark.asyncio
+async def test_add_reports_pages_robots_txt_skips_not_as_failures(
+    fake: FakeDiscord, site: Site, tmp_path: Path
+) -> None:
+    settings = _settings(tmp_path)
+    retriever = _library(settings)
+    feed = _serve(site, ["/news/yukos", "/news/dollar"])
+    site.route("/robots.txt", "User-agent: *\nDisallow: /news/dollar\n", content_type="text/plain")
+    async with serving(fake, settings, retriever):
+        reply = await _private_reply(fake, "sources add", {"url": feed})
+        about = await _about(fake)
+    assert reply.startswith(f"Added {feed}: 1 article(s)"), reply
+    assert "1 page(s) skipped: the site's robots.txt disallows them." in reply
+    assert "failed" not in reply
+    assert "failed 0 · skipped 1 (robots.txt)" in about, about
+    assert "/news/dollar" not in site.paths()
+
+
 # --- who may add, and what ---------------------------------------------------------------------------
 
 
