@@ -77,7 +77,10 @@ class PostgresStore:
     def writer_lock(self) -> Iterator[None]:
         """A session advisory lock on a connection of its own: a killed writer's lock goes
         with its connection."""
+        import psycopg
+
         conn = self.connect()
+        locked = False
         try:
             got = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
             if not got or not got[0]:
@@ -85,8 +88,14 @@ class PostgresStore:
                     "Another `articlebot index` is writing this index (PostgreSQL). Wait for "
                     "it to finish, then run again."
                 )
+            locked = True
             yield
         finally:
+            # Unlocked before closing: the server frees a closed session's locks only when
+            # its backend exits, which a writer starting right after can beat.
+            if locked:
+                with contextlib.suppress(psycopg.Error):  # a lost connection freed it already
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
             conn.close()
 
     def open_writer(self, *, fresh: bool) -> PostgresWriter:
