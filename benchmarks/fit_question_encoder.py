@@ -3,17 +3,20 @@ bundled MiniLM for questions, and one per cross-validation fold for the held-out
 
     python benchmarks/fit_question_encoder.py          # the folds, then the shipped one
     python benchmarks/fit_question_encoder.py --folds-only
+    python benchmarks/fit_question_encoder.py --out /tmp/candidate.npz  # not over the shipped
 
 Training data come from the benchmark index (``benchmarks/quality.py`` builds it) through
 the product's code path, as for ``fit_ranker.py``: for every answerable question of
-bbc-dev and SQuAD, the sentences of its top passages with their *stored* vectors, those
+bbc-train and SQuAD (``ranker_cv.load_train_questions``; bbc-dev is never fitted on), the
+sentences of its top passages with their *stored* vectors, those
 that hold an expected answer (in the expected article) being positive. Only the biases
 and LayerNorm parameters of a copy of the model are trained (BitFit), listwise: the
 softmax of the question's cosines to its candidates (temperature TAU) should put its
 mass on the positives. Sentences keep the plain model's vectors, so nothing is
-re-indexed. Each fold's encoder is fitted without that fold's questions and saved under
-WORK/question-tuning; ``fit_ranker.py`` and ``quality.py`` answer each question with
-its fold's encoder, so the numbers they print stay held out.
+re-indexed. The folds are fit_ranker's train-CV folds (``ranker_cv.grouped_folds``, by
+article); each fold's encoder is fitted without that fold's questions and saved under
+WORK/question-tuning, and ``fit_ranker.py`` computes each train question's features with
+its fold's encoder, so its train-CV and its fit see ``tuned_cosine`` held out.
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ EPOCHS = 8
 LEARNING_RATE = 1e-3
 TAU = 0.05  # softmax temperature over cosines (MiniLM's cosines span ~0.1-0.8)
 BATCH = 16
-REALISTIC_WEIGHT = 2.0  # a bbc-dev question against a SQuAD one, as in fit_ranker.py
+#: A bbc-train question and a SQuAD one, as fit_ranker.py weighs them.
+REALISTIC_WEIGHT = 2.0
+SQUAD_WEIGHT = 0.5
 SEED = 0
 
 
@@ -64,7 +69,7 @@ def samples(retriever: Any, questions: list[Any], indices: list[int]) -> list[Sa
         stored = retriever.view.sentences(pids)
         by_span = {(pid, s.start): s.vector for pid in pids for s in stored.get(pid, ())}
         vectors = np.stack([by_span[(c.hit.passage_id, c.start)] for c in q.ranked.candidates])
-        weight = 1.0 if q.kind == "squad" else REALISTIC_WEIGHT
+        weight = SQUAD_WEIGHT if q.kind == "squad" else REALISTIC_WEIGHT
         out.append(Sample(q.text, vectors.astype(np.float32), np.array(q.labels), weight))
     return out
 
@@ -123,28 +128,30 @@ def meta(n_questions: int, what: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    from benchmarks import fit_ranker
+    from benchmarks import fit_ranker, ranker_cv
     from index.embedding.tuning import TUNING_PATH, save_tuning
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--index-dir", type=Path, default=WORK / "quality" / "onnx-int8")
     parser.add_argument("--folds-only", action="store_true", help="don't write the shipped one")
+    parser.add_argument("--out", type=Path, default=TUNING_PATH, help="the all-train encoder")
     args = parser.parse_args()
     retriever = fit_ranker.open_benchmark_retriever(args.index_dir, tuned=False)
-    questions = fit_ranker.load_questions()
+    questions = ranker_cv.load_train_questions()
     fit_ranker.collect(retriever, questions)
     FOLD_DIR.mkdir(parents=True, exist_ok=True)
     everyone = list(range(len(questions)))
-    for k, fold in enumerate(fit_ranker.folds(questions)):
+    for k, fold in enumerate(ranker_cv.grouped_folds(questions)):
         t = time.perf_counter()
         held = set(fold)
         train = samples(retriever, questions, [i for i in everyone if i not in held])
         save_tuning(fold_path(k), fit(train), meta(len(train), f"CV fold {k} left out"))
-        print(f"fold {k}: {len(train)} questions, {time.perf_counter() - t:.0f} s")
+        print(f"fold {k}: {len(train)} questions, {time.perf_counter() - t:.0f} s", flush=True)
     if not args.folds_only:
         train = samples(retriever, questions, everyone)
-        save_tuning(TUNING_PATH, fit(train), meta(len(train), "bbc-dev.jsonl + SQuAD dev"))
-        print(f"wrote {TUNING_PATH} ({len(train)} questions)")
+        t = time.perf_counter()
+        save_tuning(args.out, fit(train), meta(len(train), "bbc-train.jsonl + SQuAD dev"))
+        print(f"wrote {args.out} ({len(train)} questions, {time.perf_counter() - t:.0f} s)")
 
 
 if __name__ == "__main__":

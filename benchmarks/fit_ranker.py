@@ -17,10 +17,12 @@ those used when answering:
 
 Both are logistic regressions on standardised features (scikit-learn). Every choice
 (C, SQuAD's weight, the features kept) is made by 5-fold CV on bbc-train with folds
-grouped by article (``ranker_cv.py``). bbc-dev is never fitted on: the candidate and the
-shipped models answer it through ``index.answering.answer`` as the untouched check.
-(``load_questions``, bbc-dev + SQuAD, is what ``quality.py``'s CV mode and
-``fit_question_encoder.py`` still use.)
+grouped by article (``ranker_cv.py``); each train question's features come from the
+question encoder fitted without its fold (``fit_question_encoder.py``, same folds). bbc-dev
+is never fitted on: the shipped pair (encoder + model) and the new one answer it through
+``index.answering.answer`` as the untouched check (``--encoder``: the new encoder, e.g. a
+candidate file; ``--out``: where the new model goes). (``load_questions``, bbc-dev +
+SQuAD, is what ``quality.py``'s CV mode still uses.)
 """
 
 from __future__ import annotations
@@ -120,14 +122,22 @@ def right_article(q: Question, hit: Any) -> bool:
     return bool(hit.path) and str(hit.path).endswith("/" + tail)
 
 
-def collect(retriever: Any, questions: list[Question], encoders: list[Any] | None = None) -> None:
+def collect(
+    retriever: Any,
+    questions: list[Question],
+    encoders: list[Any] | None = None,
+    by_fold: list[list[int]] | None = None,
+) -> None:
     """Candidates and labels of every question, through the product's code path;
     ``encoders`` (one tuned question encoder per fold, ``fold_encoders``) embed each
-    question with the encoder fitted without it, so ``tuned_cosine`` stays held out."""
+    question with the encoder fitted without its fold (``by_fold``; by default
+    ``fold_of``'s), so ``tuned_cosine`` stays held out."""
     from index.answering import gather
     from index.retrieval import HEAD as CANDIDATE_PASSAGES
 
-    fold = fold_of(questions)
+    fold = (
+        fold_of(questions) if by_fold is None else {i: k for k, f in enumerate(by_fold) for i in f}
+    )
     for i, q in enumerate(questions):
         if encoders is not None:
             use_fold_encoder(retriever, encoders, fold[i])
@@ -284,7 +294,7 @@ def open_benchmark_retriever(index_dir: Path, *, tuned: bool = True) -> Any:
 
 def main() -> None:
     from benchmarks import ranker_cv
-    from index.answering import load_models
+    from index.embedding import TUNING_PATH
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--index-dir", type=Path, default=WORK / "quality" / "onnx-int8")
@@ -292,22 +302,42 @@ def main() -> None:
     parser.add_argument(
         "--search", action="store_true", help="also the SQuAD weight / C grid and the ablation"
     )
+    parser.add_argument(
+        "--encoder", type=Path, default=TUNING_PATH, help="the all-train question encoder"
+    )
+    parser.add_argument("--out", type=Path, default=MODEL_PATH, help="where to write the model")
     args = parser.parse_args()
-    # The shipped question encoder was fitted on bbc-dev + SQuAD, never on bbc-train, so
-    # tuned_cosine on train questions is already held out.
     retriever = open_benchmark_retriever(args.index_dir, tuned=True)
     train = ranker_cv.load_train_questions()
-    collect(retriever, train)
+    # Each train question is embedded by the question encoder fitted without its fold
+    # (fit_question_encoder.py fits one per train-CV fold), so tuned_cosine is held out.
+    encoders = fold_encoders(retriever.settings)
+    collect(retriever, train, encoders, ranker_cv.grouped_folds(train))
     config = FitConfig()
     if args.search:
         config = ranker_cv.search_weights(train, config)
         ranker_cv.ablation(train, config)
     print_cv(ranker_cv.cv_metrics(train, ranker_cv.held_out_models(train, config)))
     models = fit_models(train, config)
-    dev = ranker_cv.load_dev_questions()
-    ranker_cv.dev_report(retriever, dev, {"shipped before": load_models(), "refit": models})
+    dev_check(retriever, models, args.encoder)
     if not args.cv_only:
-        write_models(models)
+        write_models(models, args.out)
+
+
+def dev_check(retriever: Any, models: Any, encoder_path: Path) -> dict:
+    """bbc-dev, once: the shipped pair (question encoder + answer model), the shipped
+    model with the new encoder, and the new pair."""
+    from benchmarks import ranker_cv
+    from index.answering import load_models
+    from index.embedding import make_question_embedder
+
+    dev = ranker_cv.load_dev_questions()
+    retriever.set_question_embedder(make_question_embedder(retriever.settings))
+    out = ranker_cv.dev_report(retriever, dev, {"shipped pair": load_models()})
+    retriever.set_question_embedder(make_question_embedder(retriever.settings, encoder_path))
+    variants = {"shipped model, new encoder": load_models(), "refit pair": models}
+    out.update(ranker_cv.dev_report(retriever, dev, variants))
+    return out
 
 
 def print_cv(m: dict[str, float]) -> None:
@@ -322,15 +352,15 @@ def print_cv(m: dict[str, float]) -> None:
     )
 
 
-def write_models(models: Any) -> None:
+def write_models(models: Any, path: Path = MODEL_PATH) -> None:
     data = {
         "about": "Fitted by benchmarks/fit_ranker.py on bbc-train.jsonl + SQuAD dev "
         "(logistic regression on standardised features).",
         "sentence": models.sentence.to_json(),
         "evidence": models.evidence.to_json(),
     }
-    MODEL_PATH.write_text(json.dumps(data, indent=1) + "\n")
-    print(f"\nwrote {MODEL_PATH}")
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    print(f"\nwrote {path}")
     for name, c in sorted(
         zip(models.sentence.features, models.sentence.coef, strict=True),
         key=lambda t: -abs(t[1]),

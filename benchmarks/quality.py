@@ -3,15 +3,17 @@
     python benchmarks/quality.py                        # the configured backend
     python benchmarks/quality.py --backends torch onnx-int8   # compared, in points
     python benchmarks/quality.py --shipped              # the shipped models, not CV
+    python benchmarks/quality.py --shipped --encoder E.npz --model M.json  # candidates
 
 Each backend gets its own index of the corpus (BBC + SQuAD articles + corpus/) under
 /tmp/articlebot-bench/quality.
 
-The answer and evidence models and the question encoder are fitted on these same
-questions, so by default every question is answered with models and an encoder fitted
-on the other folds (5-fold cross-validation, ``benchmarks/fit_ranker.py`` and
-``benchmarks/fit_question_encoder.py``, which must have run): the numbers are held-out
-numbers. Reports, per kind: answer in first / any quote, answered, passage recall@1/3/10
+By default (a legacy CV mode) every question is answered with answer models refitted on
+the other folds of bbc-dev + SQuAD (``benchmarks/fit_ranker.py``'s ``folds``) and with a
+question encoder that never saw it: ``benchmarks/fit_question_encoder.py`` (which must
+have run) fits one per bbc-train fold, and a SQuAD question takes the one fitted without
+its train fold (``encoder_fold``). ``--shipped`` answers with the shipped files or the
+candidates given. Reports, per kind: answer in first / any quote, answered, passage recall@1/3/10
 and MRR; the same for bbc-dev with a typo in each question's rarest word ("typo",
 "typo-mixed") and in chat shorthand ("chat");
 off-topic abstained (the 25 news-like questions of bbc-dev and 50 general ones); the
@@ -27,6 +29,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +147,16 @@ def main() -> None:
         help="answer with index/answering/answer_model.json (in-sample)",
     )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument(
+        "--encoder", type=Path, help="with --shipped: this question encoder (a candidate's npz)"
+    )
+    parser.add_argument(
+        "--model", type=Path, help="with --shipped: this answer model (a candidate's json)"
+    )
     args = parser.parse_args()
+    if (args.encoder or args.model) and not args.shipped:
+        parser.error("--encoder and --model go with --shipped")
+    candidate = Candidate(args.encoder, args.model)
 
     from index.settings import Settings
 
@@ -153,7 +165,7 @@ def main() -> None:
     for backend in backends:
         print(f"\n## Backend: {backend}")
         results[backend] = evaluate_backend(
-            backend, args.index_root / backend, args.skip_index, args.shipped
+            backend, args.index_root / backend, args.skip_index, args.shipped, candidate
         )
     if len(backends) > 1:
         compare(results, backends)
@@ -161,10 +173,29 @@ def main() -> None:
         args.json.write_text(json.dumps(results, indent=1))
 
 
-def evaluate_backend(backend: str, index_dir: Path, skip_index: bool, shipped: bool) -> dict:
+@dataclass(frozen=True)
+class Candidate:
+    """Files to answer with instead of the shipped ones (``--shipped`` only)."""
+
+    encoder: Path | None = None
+    model: Path | None = None
+
+    def models(self) -> Any:
+        from index.answering import AnswerModels, LinearModel, load_models
+
+        if self.model is None:
+            return load_models()
+        raw = json.loads(self.model.read_text())
+        return AnswerModels(
+            LinearModel.from_json(raw["sentence"]), LinearModel.from_json(raw["evidence"])
+        )
+
+
+def evaluate_backend(
+    backend: str, index_dir: Path, skip_index: bool, shipped: bool, candidate: Candidate
+) -> dict:
     """Index the benchmark corpus with ``backend`` (unless skipped) and print its tables."""
     from benchmarks import fit_ranker
-    from index.answering import load_models
     from index.embedding import make_embedder, make_question_embedder
     from index.indexing import run_index
     from index.retrieval import Retriever
@@ -177,17 +208,22 @@ def evaluate_backend(backend: str, index_dir: Path, skip_index: bool, shipped: b
     if not skip_index:
         report = run_index(settings, embedder, corpus_roots())
         print("index:", report.summary())
-    shipped_encoder = make_question_embedder(settings)
+    shipped_encoder = (
+        make_question_embedder(settings, candidate.encoder)
+        if candidate.encoder
+        else make_question_embedder(settings)
+    )
     retriever = Retriever(settings, embedder, question_embedder=shipped_encoder)
     retriever.warm_up()
     questions = fit_ranker.load_questions()
     encoders = None if shipped else fit_ranker.fold_encoders(settings)
     if shipped:
-        held_out = dict.fromkeys(range(len(questions)), load_models())
-    else:
-        fit_ranker.collect(retriever, questions, encoders)
+        held_out = dict.fromkeys(range(len(questions)), candidate.models())
+    fold_of = encoder_fold(questions)
+    if not shipped:
+        by_fold = [[i for i, k in fold_of.items() if k == f] for f in range(fit_ranker.FOLDS)]
+        fit_ranker.collect(retriever, questions, encoders, by_fold)
         held_out = fit_ranker.cross_validated_models(questions)
-    fold_of = fit_ranker.fold_of(questions)
     rows = []
     for i, q in enumerate(questions):
         if encoders is not None:  # the question encoder fitted without this question
@@ -200,6 +236,20 @@ def evaluate_backend(backend: str, index_dir: Path, skip_index: bool, shipped: b
     metrics.update(latency(retriever))
     metrics["rows"] = rows
     return metrics
+
+
+def encoder_fold(questions: list[Any]) -> dict[int, int]:
+    """Which per-fold question encoder answers each question. They are fitted on
+    bbc-train's folds (fit_question_encoder.py), so a SQuAD or general question takes the
+    one fitted without its train fold; bbc-dev was never fitted on (any one is held out),
+    so its questions keep their own fold's."""
+    from benchmarks import fit_ranker, ranker_cv
+
+    train = ranker_cv.load_train_questions()
+    folds = ranker_cv.grouped_folds(train)
+    by_text = {(train[i].kind, train[i].text): k for k, f in enumerate(folds) for i in f}
+    own = fit_ranker.fold_of(questions)
+    return {i: by_text.get((q.kind, q.text), own[i]) for i, q in enumerate(questions)}
 
 
 def typo_rows(
