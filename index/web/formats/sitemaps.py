@@ -12,7 +12,7 @@ from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 
 from ...errors import UnreadablePageError
 from .links import absolute_url
-from .tolerant import never_raises, xml_damage
+from .tolerant import never_raises, untrusted_xml_parser, xml_damage
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,7 @@ class Sitemap:
 def parse_sitemap(body: bytes, url: str) -> Sitemap:
     """The pages (or child sitemaps) a sitemap lists, http(s) only, first of each kept;
     one that lxml had to recover from has its ``damage`` said."""
-    # No entities, no DTD loading, no network: a sitemap is untrusted XML (XXE).
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, huge_tree=False, recover=True, load_dtd=False
-    )
+    parser = untrusted_xml_parser()
     try:
         root = etree.fromstring(body, parser)
     except etree.XMLSyntaxError as exc:

@@ -76,12 +76,18 @@ def _closes(body: bytes, name: str) -> bool:
     return re.search(end, tail, re.S) is not None
 
 
+def untrusted_xml_parser() -> Any:
+    """A recovering lxml parser for XML from the web: no entities, no DTD loading, no
+    network (XXE), no huge trees."""
+    return etree.XMLParser(
+        resolve_entities=False, no_network=True, huge_tree=False, recover=True, load_dtd=False
+    )
+
+
 def feed_xml_damage(body: bytes) -> str | None:
     """``xml_damage`` of a feed body, read the way sitemaps are (no entities, no DTD, no
     network); a body lxml cannot start on at all is damage too."""
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, huge_tree=False, recover=True, load_dtd=False
-    )
+    parser = untrusted_xml_parser()
     try:
         root = etree.fromstring(body, parser)
     except etree.XMLSyntaxError as exc:
