@@ -41,6 +41,12 @@ class Allowed:
     def __contains__(self, passage_id: int) -> bool:
         return 0 <= passage_id < len(self.mask) and bool(self.mask[passage_id])
 
+    def within(self, ids: np.ndarray) -> np.ndarray:
+        """Those of ``ids`` that are allowed."""
+        inside = ids < len(self.mask)
+        inside[inside] = self.mask[ids[inside]]
+        return ids[inside]
+
     def ids(self) -> list[int]:
         import numpy as np
 
@@ -51,6 +57,38 @@ class Allowed:
         import faiss
 
         return faiss.IDSelectorBitmap(len(self.bits), faiss.swig_ptr(self.bits))  # n: bytes
+
+
+@dataclass(frozen=True)
+class PassageScopes:
+    """Every passage's scopes, read in one query: a set of scopes' passages is then a
+    mask over arrays, not a query of its own (many servers, one generation)."""
+
+    ids: np.ndarray  # passage ids, one per (passage, scope)
+    codes: np.ndarray  # the scope of each, as an index into ``names``
+    names: tuple[str, ...]
+
+    @classmethod
+    def read(cls, conn: sqlite3.Connection) -> PassageScopes:
+        import numpy as np
+
+        rows = conn.execute(
+            "SELECT p.id, coalesce(ps.scope, ?) FROM passages p "
+            f"JOIN articles a ON a.id = p.article_id LEFT JOIN ({PAGE_SCOPES}) ps "
+            "ON ps.page = a.file",
+            (SHARED,),
+        ).fetchall()
+        names = tuple(sorted({r[1] for r in rows}))
+        code = {name: i for i, name in enumerate(names)}
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        codes = np.fromiter((code[r[1]] for r in rows), dtype=np.int32, count=len(rows))
+        return cls(ids, codes, names)
+
+    def allowed(self, scopes: frozenset[str]) -> Allowed:
+        import numpy as np
+
+        wanted = [i for i, name in enumerate(self.names) if name in scopes]
+        return Allowed.of(np.unique(self.ids[np.isin(self.codes, wanted)]))
 
 
 def scope_clause(scopes: frozenset[str], params: list[Any]) -> str:

@@ -15,7 +15,7 @@ from . import dense
 from . import web as web_sql
 from .generations import DB_NAME
 from .schema import connect_readonly
-from .scopes import Allowed, has_scopes, scope_clause, scope_counts
+from .scopes import Allowed, PassageScopes, has_scopes, scope_clause, scope_counts
 from .snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -96,9 +96,9 @@ class LocalView:
 
         if not filters:
             return None
+        scoped = self._scope_ids(filters.scopes)
         params: list[Any] = []
-        scope = self._scope_sql(filters.scopes, params)
-        clauses = [scope] if scope else []
+        clauses: list[str] = []
         if filters.source:
             clauses.append(_source_clause(filters.source, params))
         if filters.date_from:
@@ -107,14 +107,29 @@ class LocalView:
         if filters.date_to:
             clauses.append("a.date <= ?")
             params.append(filters.date_to + "\uffff")  # inclusive of timestamps on that day
-        if not clauses:  # scopes that hold every article
-            return None
+        if not clauses:
+            return scoped
         sql = (
             "SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id WHERE "
             + " AND ".join(clauses)
         )
         rows = self.conn().execute(sql, params).fetchall()
-        return Allowed.of(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        if scoped is not None:
+            ids = scoped.within(ids)
+        return Allowed.of(ids)
+
+    def _scope_ids(self, scopes: frozenset[str] | None) -> Allowed | None:
+        """The passages of ``scopes`` (None: no restriction, as when all are shared)."""
+        if scopes is None or (not self._scoped and SHARED in scopes):
+            return None
+        if not self._scoped:
+            return Allowed.of(_no_ids())
+        return self._passage_scopes.allowed(scopes)
+
+    @functools.cached_property
+    def _passage_scopes(self) -> PassageScopes:
+        return PassageScopes.read(self.conn())
 
     def _scope_sql(self, scopes: frozenset[str] | None, params: list[Any]) -> str | None:
         """The condition on articles ``a`` for ``scopes`` (None: no condition needed)."""
@@ -231,3 +246,9 @@ def _source_clause(pattern: str, params: list[Any]) -> str:
         "(substr(a.path, 1, length(?)) = ? OR a.path GLOB ? "
         "OR substr(a.url, 1, length(?)) = ? OR lower(a.source) = ?)"
     )
+
+
+def _no_ids() -> np.ndarray:
+    import numpy as np
+
+    return np.zeros(0, dtype=np.int64)
