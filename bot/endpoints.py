@@ -9,27 +9,41 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiohttp import web
 
 from index.settings import host_port
 
-from .health import IndexUnavailable
-
-if TYPE_CHECKING:
-    from .client import ArticleBot
+from .health import IndexHealth, IndexUnavailable
+from .metrics import BotMetrics
 
 log = logging.getLogger("articlebot.bot")
 
 READ_TIMEOUT = 5.0  # seconds a probe of the index may take before /readyz says 503
 
 
+class Served(Protocol):
+    """What the endpoints read of the bot (``client.ArticleBot``)."""
+
+    metrics: BotMetrics
+    index_health: IndexHealth
+
+    @property
+    def stopping(self) -> bool: ...
+
+    def is_closed(self) -> bool: ...
+
+    def is_ready(self) -> bool: ...
+
+    def probe_index(self) -> None: ...
+
+
 class OpsServer:
     """``/healthz``, ``/readyz`` and ``/metrics`` on ``addr`` (HOST:PORT; port 0: any free
     one, see ``port``). ``start`` and ``stop`` may be called more than once."""
 
-    def __init__(self, bot: ArticleBot, addr: str) -> None:
+    def __init__(self, bot: Served, addr: str) -> None:
         self.bot = bot
         self.host, self._port = host_port(addr)
         self._runner: web.AppRunner | None = None
