@@ -25,7 +25,7 @@ from .sentences import sentence_spans
 from .stores import open_store
 from .stores.base import check_compatible
 from .stores.feedback import FeedbackLog, SqliteFeedback, open_feedback
-from .types import Filters
+from .types import SHARED, Filters, reading_scopes
 from .web.guard import check_public, check_url
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "SHARED",
     "Answer",
     "ArticlebotError",
     "ConfigError",
@@ -83,6 +84,7 @@ __all__ = [
     "open_feedback",
     "open_retriever",
     "open_store",
+    "reading_scopes",
     "run_index",
     "sentence_spans",
 ]

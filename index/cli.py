@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .cli_args import add_core_commands
 from .errors import ArticlebotError, ConfigError
 from .terminal import err, out
+from .types import SHARED, reading_scopes
 
 if TYPE_CHECKING:
     from .indexing import IndexReport
@@ -79,6 +80,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
             remove=remove,
             remove_urls=remove_urls,
             prune=args.prune,
+            scope=args.server or SHARED,
             progress=progress,
         )
     finally:
@@ -161,7 +163,7 @@ def split_sources(args: Sequence[str]) -> tuple[list[Path], list[str]]:
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
-    stats = index_stats(settings, args.check)
+    stats = index_stats(settings, args.check, args.server)
     if args.json:
         out(json.dumps(stats))
     else:
@@ -169,8 +171,9 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def index_stats(settings: Settings, check: bool) -> dict[str, Any]:
-    """What the index holds, as ``stats --json`` prints it; ``check``: verify it first."""
+def index_stats(settings: Settings, check: bool, server: str | None = None) -> dict[str, Any]:
+    """What the index holds, as ``stats --json`` prints it; ``check``: verify it first;
+    ``server``: what that Discord server's questions read, and its own sources only."""
     from .stores import open_store
 
     view = open_store(settings).open_view()
@@ -180,6 +183,9 @@ def index_stats(settings: Settings, check: bool) -> dict[str, Any]:
         m = view.manifest
         roots = view.roots()
         web = web_sources(view, settings.index_dir)
+        scoped = {} if server is None else _server_stats(view, server)
+        if server is not None:
+            web = [w for w in web if server in w["scopes"]]
         return {
             "articles": int(m.get("articles", 0)),
             "passages": int(m.get("passages", 0)),
@@ -194,9 +200,23 @@ def index_stats(settings: Settings, check: bool) -> dict[str, Any]:
             "store": "postgresql" if settings.database_url else "local",
             "roots": roots,
             "sources": web,
+            "scopes": {k: {"articles": a, "passages": p} for k, (a, p) in _scopes(view)},
+            **scoped,
         }
     finally:
         view.close()
+
+
+def _scopes(view: Any) -> list[tuple[str, tuple[int, int]]]:
+    """Articles and passages per scope: shared first, then servers by id."""
+    counts = view.scope_counts()
+    return sorted(counts.items(), key=lambda kv: (kv[0] != SHARED, len(kv[0]), kv[0]))
+
+
+def _server_stats(view: Any, server: str) -> dict[str, Any]:
+    readable, _ = view.articles_page(0, 0, reading_scopes(server))
+    own, _ = view.scope_counts().get(server, (0, 0))
+    return {"server": server, "server_articles": own, "server_readable_articles": readable}
 
 
 def print_stats(stats: dict[str, Any]) -> None:
@@ -207,6 +227,11 @@ def print_stats(stats: dict[str, Any]) -> None:
         "size_bytes": f"{stats['size_bytes'] / 2**20:.1f} MB",
         "roots": ", ".join(stats["roots"]) or "(none)",
         "sources": len(web) or "(none)",
+        "scopes": ", ".join(
+            f"{k} {v['articles']} articles / {v['passages']} passages"
+            for k, v in stats["scopes"].items()
+        )
+        or "(none)",
     }
     for key, value in shown.items():
         out(f"{key:>12}: {value}")
@@ -214,9 +239,10 @@ def print_stats(stats: dict[str, Any]) -> None:
         synced = source["last_sync"] or "never"
         skipped = f" · {source['skipped']} skipped (robots.txt)" if source.get("skipped") else ""
         error = f" · failed: {source['error']}" if source["error"] else ""
+        scopes = "" if source["scopes"] == [SHARED] else " · " + ", ".join(source["scopes"])
         out(
             f"  {source['url']} ({source['kind'] or '?'}): {source['articles']} articles"
-            f" · last sync {synced}{skipped}{error}"
+            f"{scopes} · last sync {synced}{skipped}{error}"
         )
 
 
@@ -233,6 +259,7 @@ def web_sources(view: Any, index_dir: Path) -> list[dict[str, Any]]:
             {
                 "url": url,
                 "kind": source.kind,
+                "scopes": sorted(source.scopes, key=lambda s: (s != SHARED, len(s), s)),
                 "articles": counts.get(url, 0),
                 "last_sync": run.get("last_sync"),
                 "last_ok": run.get("last_ok"),
@@ -246,7 +273,7 @@ def web_sources(view: Any, index_dir: Path) -> list[dict[str, Any]]:
 def _filters(args: argparse.Namespace) -> Any:
     from .types import Filters
 
-    return Filters(args.source, args.since, args.until)
+    return Filters(args.source, args.since, args.until, reading_scopes(args.server))
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:

@@ -59,6 +59,13 @@ def add_index_command(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "(ARTICLEBOT_DATABASE_URL), replacing what it holds; nothing is re-embedded",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_server_flag(p, "the web sources given and removed are that server's (default: shared)")
+
+
+def add_server_flag(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--server", type=server_id, metavar="ID", help=f"act for a Discord server: {what}"
+    )
 
 
 def add_stats_command(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -69,6 +76,7 @@ def add_stats_command(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also verify every file's checksum and SQLite's integrity (slower)",
     )
+    add_server_flag(p, "count what its questions read, and show its sources")
 
 
 def _filter_flags() -> argparse.ArgumentParser:
@@ -86,6 +94,7 @@ def _filter_flags() -> argparse.ArgumentParser:
     filters.add_argument(
         "--until", type=iso_date, metavar="DATE", help="only articles dated on or before"
     )
+    add_server_flag(filters, "read the shared articles and its own (default: the shared ones)")
     return filters
 
 
@@ -133,6 +142,16 @@ def positive_int(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
     return number
+
+
+def server_id(value: str) -> str:
+    """An argparse type: a Discord server (guild) id, a whole number."""
+    if not value.isascii() or not value.isdigit() or len(value) > 20:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a Discord server id; copy it from Discord (Server Settings → "
+            "Widget, or right-click the server with Developer Mode on), e.g. 123456789012345678"
+        )
+    return str(int(value))
 
 
 def iso_date(value: str) -> str:

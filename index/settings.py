@@ -96,6 +96,18 @@ class Settings(BaseSettings):
         "address. Off: such URLs are refused (a URL given in Discord must not reach the "
         "bot's own network). Turn on for intranet sites and local tests.",
     )
+    server_max_sources: int = Field(
+        20,
+        ge=1,
+        description="Web sources one Discord server may add with /sources add (the "
+        "operator's shared sources don't count).",
+    )
+    server_max_pages: int = Field(
+        500,
+        ge=1,
+        description="Pages fetched per sync from a web source that only Discord servers "
+        "added; the rest wait for the next sync (the operator's shared sources have no cap).",
+    )
     refresh_minutes: float = Field(
         0.0,
         ge=0,

@@ -21,6 +21,16 @@ if TYPE_CHECKING:
 #: ``(article_id, start, end)``: a span of one article's text (a quote already shown).
 Span = tuple[str, int, int]
 
+#: The scope of what the operator indexes (the CLI, the bot's owner): answered everywhere.
+#: A Discord server's own sources have the server's id (decimal) as their scope.
+SHARED = "shared"
+
+
+def reading_scopes(server: str | int | None) -> frozenset[str]:
+    """What a question in ``server`` may be answered from (None: a DM or the CLI): the
+    shared articles, and that server's own."""
+    return frozenset({SHARED} if server is None else {SHARED, str(server)})
+
 
 # --- articles ---------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -110,9 +120,10 @@ class Filters:
     source: str | None = None
     date_from: str | None = None  # ISO date, inclusive
     date_to: str | None = None
+    scopes: frozenset[str] | None = None  # articles of any of these scopes (None: all)
 
     def __bool__(self) -> bool:
-        return bool(self.source or self.date_from or self.date_to)
+        return bool(self.source or self.date_from or self.date_to or self.scopes is not None)
 
 
 # --- search -----------------------------------------------------------------------------
@@ -161,6 +172,8 @@ class WebSource:
     url: str
     kind: str | None = None  # feed, sitemap, site (a home page with feeds) or page
     feeds: tuple[str, ...] = ()  # a site's feeds, as discovered when it last changed
+    # Who added it: SHARED and/or servers' ids. Its pages' articles belong to each scope.
+    scopes: frozenset[str] = frozenset({SHARED})
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,12 @@ ones plus those asked for, minus those removed."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import ConfigError, FetchError
 from ..settings import Settings
-from ..types import WebSource, WebState
+from ..types import SHARED, WebSource, WebState
 from ..web.guard import check_url
 from .report import Request
 
@@ -18,18 +19,20 @@ def plan_run(
     request: Request,
     old_roots: list[str],
     old_web: WebState,
-    remembered: tuple[list[str], list[str]],
+    remembered: tuple[list[str], list[WebSource]],
     fresh: bool,
 ) -> tuple[list[WebSource], list[str]]:
     """The web sources and the roots of this run. ``fresh``: no index to start from;
-    ``remembered``: the roots and URLs a rebuild starts again from."""
-    remembered_roots, remembered_urls = remembered
+    ``remembered``: the roots and sources a rebuild starts again from."""
+    remembered_roots, remembered_sources = remembered
     sources = plan_sources(
-        list(old_web.sources.values()) or [WebSource(u) for u in remembered_urls],
+        list(old_web.sources.values()) or remembered_sources,
         request.urls,
         request.remove_urls,
+        request.scope,
+        None if request.scope == SHARED else settings.server_max_sources,
     )
-    if fresh and (remembered_roots or remembered_urls):  # --rebuild
+    if fresh and (remembered_roots or remembered_sources):  # --rebuild
         roots = plan_roots(remembered_roots, request.paths, request.remove, [])
     else:
         # A new index of URLs only does not also take in the default corpus folder.
@@ -39,26 +42,53 @@ def plan_run(
 
 
 def plan_sources(
-    old: Sequence[WebSource], urls: Sequence[str], remove: Sequence[str]
+    old: Sequence[WebSource],
+    urls: Sequence[str],
+    remove: Sequence[str],
+    scope: str = SHARED,
+    max_sources: int | None = None,
 ) -> list[WebSource]:
     """Remembered web sources, plus new URLs, minus removed ones (each checked: http(s)
-    only, a host present)."""
-
+    only, a host present), for ``scope``: a URL another scope holds too is shared with
+    it (stored once), and removing one takes it out of ``scope`` only. ``max_sources``:
+    how many ``scope`` may hold (None: no cap)."""
     try:
         added = [check_url(u) for u in urls]
         dropped = {check_url(u) for u in remove}
     except FetchError as exc:
         raise ConfigError(f"{exc}. Give an http:// or https:// URL.") from None
     known = {s.url: s for s in old}
-    unknown = dropped - set(known) - set(added)
-    if unknown:
-        raise ConfigError(
-            f"{', '.join(sorted(unknown))} is not an indexed web source; "
-            f"the web sources are: {', '.join(sorted(known)) or '(none)'}."
-        )
+    _check_removable(dropped - set(added), known, scope)
     for url in added:
-        known.setdefault(url, WebSource(url))
-    return [known[u] for u in sorted(known) if u not in dropped]
+        was = known.get(url, WebSource(url, scopes=frozenset()))
+        known[url] = replace(was, scopes=was.scopes | {scope})
+    for url in dropped:
+        known[url] = replace(known[url], scopes=known[url].scopes - {scope})
+    _check_cap(known.values(), scope, max_sources, [u for u in added if u not in dropped])
+    return [known[u] for u in sorted(known) if known[u].scopes]
+
+
+def _check_removable(dropped: set[str], known: dict[str, WebSource], scope: str) -> None:
+    ours = sorted(u for u, s in known.items() if scope in s.scopes)
+    unknown = sorted(u for u in dropped if scope not in getattr(known.get(u), "scopes", ()))
+    if not unknown:
+        return
+    whose = "an indexed web source" if scope == SHARED else "a web source of this server"
+    raise ConfigError(
+        f"{', '.join(unknown)} is not {whose}; the web sources are: {', '.join(ours) or '(none)'}."
+    )
+
+
+def _check_cap(
+    sources: Iterable[WebSource], scope: str, max_sources: int | None, added: list[str]
+) -> None:
+    held = sum(1 for s in sources if scope in s.scopes)
+    if max_sources is None or not added or held <= max_sources:
+        return
+    raise ConfigError(
+        f"This server would have {held} web sources; the most it may have is {max_sources} "
+        "(ARTICLEBOT_SERVER_MAX_SOURCES). Remove one first."
+    )
 
 
 def plan_roots(

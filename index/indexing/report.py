@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..types import SHARED
+
 
 @dataclass(frozen=True)
 class Request:
@@ -17,6 +19,7 @@ class Request:
     remove_urls: Sequence[str] = ()
     rebuild: bool = False
     prune: bool = False  # drop web articles their source no longer lists
+    scope: str = SHARED  # whose web sources ``urls`` and ``remove_urls`` add and remove
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from ..progress import NoProgress, Progress
 from ..settings import Settings
 from ..stores import open_store
 from ..stores.base import IndexView, Store, check_compatible
-from ..types import WebState
+from ..types import SHARED, WebSource, WebState
 from ..web import state as web_state
 from .apply import apply_changes
 from .plan import plan_run
@@ -30,12 +30,14 @@ def run_index(
     remove: Sequence[Path] = (),
     remove_urls: Sequence[str] = (),
     prune: bool = False,
+    scope: str = SHARED,
     progress: Progress | None = None,
     store: Store | None = None,
 ) -> IndexReport:
     """Bring the index (the configured store, or ``store``) in line with its sources
-    (plus ``paths`` and ``urls``)."""
-    request = Request(paths, urls, remove, remove_urls, rebuild, prune)
+    (plus ``paths`` and ``urls``, minus ``remove`` and ``remove_urls``; the URLs are
+    ``scope``'s: a server adds and removes only its own)."""
+    request = Request(paths, urls, remove, remove_urls, rebuild, prune, scope)
     started = time.perf_counter()
     progress = progress or NoProgress()
     report = IndexReport()
@@ -45,7 +47,9 @@ def run_index(
         # finds nothing to change (and so writes nothing of its own).
         store.cleanup()
         # A rebuild starts a fresh index of the same sources: the ones it remembers.
-        remembered = store.remembered_sources() if rebuild else ([], [])
+        remembered: tuple[list[str], list[WebSource]] = (
+            store.remembered_sources() if rebuild else ([], [])
+        )
         old = None if rebuild or not store.exists() else store.open_view()
         try:
             _sync(settings, embedder, store, old, request, progress, report, remembered)
@@ -66,7 +70,7 @@ def _sync(
     request: Request,
     progress: Progress,
     report: IndexReport,
-    remembered: tuple[list[str], list[str]],
+    remembered: tuple[list[str], list[WebSource]],
 ) -> None:
     """Scan the files, sync the web sources, and write a new generation if anything
     changed since ``old`` (None: no index to start from)."""

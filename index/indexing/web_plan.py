@@ -61,7 +61,7 @@ def plan_web(
     report.requests = scan.requests
     report.failed.extend(FileFailure(f.url, f.reason) for f in scan.failed)
     report.skipped_urls.extend(UrlSkip(s.url, s.reason) for s in scan.skipped)
-    learnt = [scan.sources.get(s.url, s) for s in sources]
+    learnt = [replace(scan.sources.get(s.url, s), scopes=s.scopes) for s in sources]
     listed = _listed(sources, old, scan, prune)
     still = {p for pages in listed.values() for p in pages}
     plan = WebPlan(learnt, scan.changed, listed, sorted(old.pages() - still), scan.fetches, removed)

@@ -22,7 +22,7 @@ from ..types import FileRecord, Filters, PassageRow, WebChanges
 if TYPE_CHECKING:
     import numpy as np
 
-    from ..types import Article, Passage, Sentences, StoredSentence, WebState
+    from ..types import Article, Passage, Sentences, StoredSentence, WebSource, WebState
 
 
 #: The logical schema of what an index holds (articles, passages, sentence vectors); both
@@ -121,12 +121,22 @@ class IndexView(Protocol):
 
     def web_article_counts(self) -> dict[str, int]: ...
 
-    def articles_page(self, offset: int, limit: int) -> tuple[int, list[tuple[str, str | None]]]:
-        """The total, and (title, date) of articles ``offset``.. by title."""
+    def articles_page(
+        self, offset: int, limit: int, scopes: frozenset[str] | None = None
+    ) -> tuple[int, list[tuple[str, str | None]]]:
+        """The total, and (title, date) of articles ``offset``.. by title (of ``scopes``;
+        None: all)."""
         ...
 
-    def matching_articles(self, text: str, limit: int) -> list[tuple[str, str]]:
-        """(title, path or url) of articles whose title, path or source holds ``text``."""
+    def matching_articles(
+        self, text: str, limit: int, scopes: frozenset[str] | None = None
+    ) -> list[tuple[str, str]]:
+        """(title, path or url) of articles whose title, path or source holds ``text``
+        (of ``scopes``; None: all)."""
+        ...
+
+    def scope_counts(self) -> dict[str, tuple[int, int]]:
+        """Articles and passages per scope (an article of two scopes counts in both)."""
         ...
 
     def size_on_disk(self) -> int: ...
@@ -200,8 +210,9 @@ class Store(Protocol):
         """Changes on top of the published state (``fresh``: on an empty index)."""
         ...
 
-    def remembered_sources(self) -> tuple[list[str], list[str]]:
-        """Roots and web sources, read as defensively as possible (for --repair)."""
+    def remembered_sources(self) -> tuple[list[str], list[WebSource]]:
+        """Roots and web sources (with their scopes), read as defensively as possible
+        (for --repair)."""
         ...
 
     def cleanup(self) -> None:

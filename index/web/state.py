@@ -61,6 +61,7 @@ def write_robots(index_dir: Path, rules: dict[str, RobotsRules]) -> None:
 
 
 def _atomic_json(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)  # the PostgreSQL store has no generations here
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
     os.replace(tmp, path)

@@ -24,7 +24,7 @@ from ..errors import (
 )
 from ..progress import NoProgress, Progress
 from ..settings import Settings
-from ..types import Article, FetchState, RobotsRules, WebSource, WebState
+from ..types import SHARED, Article, FetchState, RobotsRules, WebSource, WebState
 from .client import Fetched, Fetcher
 from .formats.charset import decode_page
 from .formats.detect import sniff
@@ -79,7 +79,9 @@ def sync_web(
     """Run one sync of ``sources`` (blocking: it runs its own event loop, so a bot calls
     it from a worker thread). ``robots``: robots.txt rules an earlier run fetched."""
     fetcher = Fetcher.from_settings(settings, robots)
-    return asyncio.run(_sync_all(fetcher, sources, state, prune, progress or NoProgress()))
+    # Servers add sources in Discord: each of theirs fetches at most so many pages a sync.
+    caps = {s.url: settings.server_max_pages for s in sources if SHARED not in s.scopes}
+    return asyncio.run(_sync_all(fetcher, sources, state, prune, progress or NoProgress(), caps))
 
 
 async def _sync_all(
@@ -88,14 +90,16 @@ async def _sync_all(
     state: WebState,
     prune: bool,
     progress: Progress,
+    caps: dict[str, int] | None = None,
 ) -> WebScan:
     scan = WebScan()
     async with fetcher:
-        run = _Sync(fetcher, state, scan, prune, progress)
+        run = _Sync(fetcher, state, scan, prune, progress, caps or {})
         progress.start("fetching", None)
         await asyncio.gather(*(run.source(s) for s in sources))
         scan.requests = fetcher.requests
         scan.robots = fetcher.robots_rules()
+    run.report_caps()
     # A URL's state may have been noted more than once (fetched, then stamped): the last
     # note is the one to keep.
     scan.fetches = list({f.url: f for f in scan.fetches}.values())
@@ -104,9 +108,17 @@ async def _sync_all(
 
 class _Sync:
     def __init__(
-        self, fetcher: Fetcher, state: WebState, scan: WebScan, prune: bool, progress: Progress
+        self,
+        fetcher: Fetcher,
+        state: WebState,
+        scan: WebScan,
+        prune: bool,
+        progress: Progress,
+        caps: dict[str, int],
     ) -> None:
         self.fetcher = fetcher
+        self.caps = caps  # source -> pages it may fetch this run
+        self.capped: dict[str, int] = {}  # source -> pages left for the next run
         self.state = state
         self.scan = scan
         self.prune = prune  # fetch every listing in full, so what it no longer lists is known
@@ -269,12 +281,37 @@ class _Sync:
 
     def _page(
         self, source: str, page: str, stamp: str | None, entry: Entry | None
-    ) -> asyncio.Task[bool]:
+    ) -> asyncio.Future[bool]:
         task = self.pages.get(page)
-        if task is None:
-            task = asyncio.ensure_future(self._guarded_page(source, page, stamp, entry))
-            self.pages[page] = task
+        if task is not None:
+            return task
+        if self._over_cap(source):  # listed, so the next run fetches it: not complete
+            left: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            left.set_result(False)
+            return left
+        task = asyncio.ensure_future(self._guarded_page(source, page, stamp, entry))
+        self.pages[page] = task
         return task
+
+    def _over_cap(self, source: str) -> bool:
+        """Counts a page against its source's cap; True when the cap is spent."""
+        if source not in self.caps:
+            return False
+        if self.caps[source] > 0:
+            self.caps[source] -= 1
+            return False
+        self.capped[source] = self.capped.get(source, 0) + 1
+        return True
+
+    def report_caps(self) -> None:
+        for source, left in sorted(self.capped.items()):
+            self.scan.skipped.append(
+                UrlFailure(
+                    source,
+                    f"{left} more listed page(s) wait for the next sync: a server's source "
+                    "fetches at most ARTICLEBOT_SERVER_MAX_PAGES pages a sync",
+                )
+            )
 
     async def _guarded_page(
         self, source: str, page: str, stamp: str | None, entry: Entry | None

@@ -13,6 +13,8 @@ from .generations import FAISS_NAME, REPAIR
 if TYPE_CHECKING:
     import numpy as np
 
+    from .scopes import Allowed
+
 HNSW_EF_SEARCH = 128
 #: HNSW past this many passages when ARTICLEBOT_ANN_THRESHOLD is unset: FAISS's exact
 #: scan is fast in memory, and HNSW costs build time and recall (see benchmarks/README.md).
@@ -93,17 +95,16 @@ def updated_index(
 
 
 def search(
-    index: Any, vector: np.ndarray, k: int, allowed: frozenset[int] | None
+    index: Any, vector: np.ndarray, k: int, allowed: Allowed | None
 ) -> list[tuple[int, float]]:
     """Passage ids by inner product with ``vector``, among ``allowed`` (None: all)."""
     import faiss
-    import numpy as np
 
-    if index.ntotal == 0 or (allowed is not None and not allowed):
+    if index.ntotal == 0 or (allowed is not None and not len(allowed)):
         return []
-    params = None
+    params = selector = None
     if allowed is not None:
-        selector = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64))
+        selector = allowed.selector()  # held here: the parameters don't keep it alive
         params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
     n = min(k, index.ntotal)
     scores, ids = index.search(vector.reshape(1, -1), n, params=params)

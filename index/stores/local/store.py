@@ -6,6 +6,7 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
+from ...types import WebSource
 from . import web as web_sql
 from .generations import DB_NAME, current_generation_dir, index_exists, remove_abandoned
 from .lock import writer_lock
@@ -41,7 +42,7 @@ class LocalStore:
     def open_writer(self, *, fresh: bool) -> LocalWriter:
         return LocalWriter(self.index_dir, fresh=fresh)
 
-    def remembered_sources(self) -> tuple[list[str], list[str]]:
+    def remembered_sources(self) -> tuple[list[str], list[WebSource]]:
         """Read straight from the database: a rebuild or repair must not depend on the
         rest of the index (the vectors) being sound."""
         if not index_exists(self.index_dir):
@@ -52,7 +53,7 @@ class LocalStore:
             return [], []
         try:
             roots = [r[0] for r in conn.execute("SELECT path FROM roots ORDER BY path")]
-            return roots, web_sql.source_urls(conn)
+            return roots, web_sql.remembered(conn)
         except sqlite3.Error:
             return [], []
         finally:

@@ -10,15 +10,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...types import FileRecord, Filters, PassageRow, StoredSentence, WebState
+from ...types import SHARED, FileRecord, Filters, PassageRow, StoredSentence, WebState
 from . import dense
 from . import web as web_sql
 from .generations import DB_NAME
 from .schema import connect_readonly
+from .scopes import Allowed, has_scopes, scope_clause, scope_counts
 from .snapshot import Snapshot
 
 if TYPE_CHECKING:
     import numpy as np
+
+
+#: A lexical search lists this many allowed ids at most in its SQL; past it, it filters
+#: the ranked rows instead.
+LISTED_IDS_MAX = 2000
 
 
 class LocalView:
@@ -29,8 +35,9 @@ class LocalView:
         self.snapshot = snapshot
         self.manifest = snapshot.manifest
         self._local = threading.local()
-        # A filtered question asks for the same ids in its dense and its lexical search.
-        self._allowed_ids = functools.lru_cache(maxsize=64)(self._matching_ids)
+        # A filtered question asks for the same ids in its dense and its lexical search,
+        # and each server asks with its own scopes, question after question.
+        self._allowed_ids = functools.lru_cache(maxsize=256)(self._matching_ids)
 
     def warm_up(self) -> None:
         """Load the vectors now: the first question should not wait for them."""
@@ -59,25 +66,39 @@ class LocalView:
         match = " OR ".join(f'"{w}"' for w in words)
         where, params = "passages_fts MATCH ?", [match]
         allowed = self._allowed_ids(filters)
-        if allowed is not None:
+        few = allowed is not None and len(allowed) <= LISTED_IDS_MAX
+        if allowed is not None and few:
             where += " AND rowid IN (SELECT value FROM json_each(?))"
-            params.append(json.dumps(sorted(allowed)))
+            params.append(json.dumps(allowed.ids()))
         sql = (
             "SELECT rowid, -bm25(passages_fts, 1.0, 0.5) AS score FROM passages_fts "
-            f"WHERE {where} ORDER BY bm25(passages_fts, 1.0, 0.5) LIMIT {int(k)}"
+            f"WHERE {where} ORDER BY bm25(passages_fts, 1.0, 0.5)"
         )
-        return [(int(r[0]), float(r[1])) for r in self.conn().execute(sql, params)]
+        if allowed is None or few:
+            sql += f" LIMIT {int(k)}"
+            return [(int(r[0]), float(r[1])) for r in self.conn().execute(sql, params)]
+        # Many allowed: filter the ranked rows as they come, rather than list them all.
+        out: list[tuple[int, float]] = []
+        for rowid, score in self.conn().execute(sql, params):
+            if rowid in allowed:
+                out.append((int(rowid), float(score)))
+                if len(out) == k:
+                    break
+        return out
 
     def document_frequency(self, word: str) -> int:
         sql = "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?"
         return int(self.conn().execute(sql, (f'"{word}"',)).fetchone()[0])
 
-    def _matching_ids(self, filters: Filters | None) -> frozenset[int] | None:
+    def _matching_ids(self, filters: Filters | None) -> Allowed | None:
         """Passage ids of the articles ``filters`` allow (None: no filter)."""
+        import numpy as np
+
         if not filters:
             return None
-        clauses: list[str] = []
         params: list[Any] = []
+        scope = self._scope_sql(filters.scopes, params)
+        clauses = [scope] if scope else []
         if filters.source:
             clauses.append(_source_clause(filters.source, params))
         if filters.date_from:
@@ -86,11 +107,26 @@ class LocalView:
         if filters.date_to:
             clauses.append("a.date <= ?")
             params.append(filters.date_to + "\uffff")  # inclusive of timestamps on that day
+        if not clauses:  # scopes that hold every article
+            return None
         sql = (
             "SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id WHERE "
             + " AND ".join(clauses)
         )
-        return frozenset(int(r[0]) for r in self.conn().execute(sql, params))
+        rows = self.conn().execute(sql, params).fetchall()
+        return Allowed.of(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
+
+    def _scope_sql(self, scopes: frozenset[str] | None, params: list[Any]) -> str | None:
+        """The condition on articles ``a`` for ``scopes`` (None: no condition needed)."""
+        if scopes is None:
+            return None
+        if not self._scoped:  # every article is shared
+            return None if SHARED in scopes else "0"
+        return scope_clause(scopes, params)
+
+    @functools.cached_property
+    def _scoped(self) -> bool:
+        return has_scopes(self.conn())
 
     def passages(self, ids: Sequence[int]) -> dict[int, PassageRow]:
         if not ids:
@@ -140,22 +176,36 @@ class LocalView:
     def web_article_counts(self) -> dict[str, int]:
         return web_sql.article_counts(self.conn())
 
-    def articles_page(self, offset: int, limit: int) -> tuple[int, list[tuple[str, str | None]]]:
+    def articles_page(
+        self, offset: int, limit: int, scopes: frozenset[str] | None = None
+    ) -> tuple[int, list[tuple[str, str | None]]]:
         conn = self.conn()
-        total = conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+        params: list[Any] = []
+        where = "WHERE " + scope if (scope := self._scope_sql(scopes, params)) else ""
+        total = conn.execute(f"SELECT count(*) FROM articles a {where}", params).fetchone()[0]
         rows = conn.execute(
-            "SELECT title, date FROM articles ORDER BY title LIMIT ? OFFSET ?", (limit, offset)
+            f"SELECT title, date FROM articles a {where} ORDER BY title LIMIT ? OFFSET ?",
+            [*params, limit, offset],
         )
         return int(total), [(r[0], r[1]) for r in rows]
 
-    def matching_articles(self, text: str, limit: int) -> list[tuple[str, str]]:
+    def matching_articles(
+        self, text: str, limit: int, scopes: frozenset[str] | None = None
+    ) -> list[tuple[str, str]]:
         like = f"%{text}%"
+        params: list[Any] = [like, like, like]
+        scope = self._scope_sql(scopes, params)
         rows = self.conn().execute(
-            "SELECT DISTINCT title, coalesce(path, url, '') FROM articles "
-            "WHERE title LIKE ? OR path LIKE ? OR source LIKE ? ORDER BY title LIMIT ?",
-            (like, like, like, limit),
+            "SELECT DISTINCT title, coalesce(path, url, '') FROM articles a "
+            "WHERE (title LIKE ? OR path LIKE ? OR source LIKE ?) "
+            + (f"AND {scope} " if scope else "")
+            + "ORDER BY title LIMIT ?",
+            [*params, limit],
         )
         return [(r[0], r[1]) for r in rows]
+
+    def scope_counts(self) -> dict[str, tuple[int, int]]:
+        return scope_counts(self.conn())
 
     def size_on_disk(self) -> int:
         return self.snapshot.size_on_disk()

@@ -5,6 +5,7 @@ Additive: an index built before web sources gets them on its next run.
     web_sources  url, kind, feeds   what the user added; a site's discovered feeds
     web_fetches  url, etag, ...     conditional state of every URL fetched
     web_listed   source, page       which source lists which page (a page may be in two)
+    web_scopes   url, scope         who added each source (none: shared, as before scopes)
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from ...types import FetchState, WebChanges, WebSource, WebState
+from ...types import SHARED, FetchState, WebChanges, WebSource, WebState
 
 WEB_SCHEMA = """
 CREATE TABLE IF NOT EXISTS web_sources (
@@ -25,7 +26,17 @@ CREATE TABLE IF NOT EXISTS web_listed (
     source TEXT NOT NULL, page TEXT NOT NULL, PRIMARY KEY (source, page)
 );
 CREATE INDEX IF NOT EXISTS web_listed_page ON web_listed (page);
+CREATE TABLE IF NOT EXISTS web_scopes (
+    url TEXT NOT NULL, scope TEXT NOT NULL, PRIMARY KEY (url, scope)
+);
 """
+
+#: (page, scope) of every listed page: a source without scope rows is shared. An
+#: article's scopes are those of its page; an article no source lists (a file) is shared.
+PAGE_SCOPES = (
+    "SELECT l.page AS page, coalesce(s.scope, 'shared') AS scope FROM web_listed l "
+    "LEFT JOIN web_scopes s ON s.url = l.source"
+)
 
 
 def ensure_tables(conn: sqlite3.Connection) -> None:
@@ -36,8 +47,11 @@ def read_state(conn: sqlite3.Connection) -> WebState:
     """The web state of a generation; empty for one written before web sources."""
     state = WebState()
     try:
+        scopes = read_scopes(conn)
         for url, kind, feeds in conn.execute("SELECT url, kind, feeds FROM web_sources"):
-            state.sources[url] = WebSource(url, kind, tuple(json.loads(feeds)))
+            state.sources[url] = WebSource(
+                url, kind, tuple(json.loads(feeds)), scopes.get(url, frozenset({SHARED}))
+            )
         for url, etag, modified, stamp in conn.execute(
             "SELECT url, etag, last_modified, stamp FROM web_fetches"
         ):
@@ -50,11 +64,28 @@ def read_state(conn: sqlite3.Connection) -> WebState:
     return state
 
 
-def source_urls(conn: sqlite3.Connection) -> list[str]:
+def read_scopes(conn: sqlite3.Connection) -> dict[str, frozenset[str]]:
+    """Each source's scopes; empty for a generation written before scopes."""
     try:
-        return [r[0] for r in conn.execute("SELECT url FROM web_sources ORDER BY url")]
+        rows = conn.execute("SELECT url, scope FROM web_scopes").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            raise
+        return {}
+    found: dict[str, set[str]] = {}
+    for url, scope in rows:
+        found.setdefault(url, set()).add(scope)
+    return {url: frozenset(scopes) for url, scopes in found.items()}
+
+
+def remembered(conn: sqlite3.Connection) -> list[WebSource]:
+    """The web sources with their scopes, for a rebuild (kinds are learnt again)."""
+    try:
+        urls = [r[0] for r in conn.execute("SELECT url FROM web_sources ORDER BY url")]
+        scopes = read_scopes(conn)
     except sqlite3.OperationalError:
         return []
+    return [WebSource(u, scopes=scopes.get(u, frozenset({SHARED}))) for u in urls]
 
 
 def article_counts(conn: sqlite3.Connection) -> dict[str, int]:
@@ -74,6 +105,11 @@ def write_sources(conn: sqlite3.Connection, sources: list[WebSource]) -> None:
     conn.executemany(
         "INSERT INTO web_sources (url, kind, feeds) VALUES (?, ?, ?)",
         [(s.url, s.kind, json.dumps(list(s.feeds))) for s in sources],
+    )
+    conn.execute("DELETE FROM web_scopes")
+    conn.executemany(
+        "INSERT INTO web_scopes (url, scope) VALUES (?, ?)",
+        [(s.url, scope) for s in sources for scope in sorted(s.scopes)],
     )
 
 

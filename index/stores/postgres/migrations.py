@@ -62,6 +62,15 @@ CREATE TABLE feedback (
 );
 """,
     ),
+    (
+        2,
+        """
+-- Who added each web source: 'shared' or a Discord server's id. A source without rows
+-- (written before scopes) is shared.
+CREATE TABLE web_scopes (url text NOT NULL, scope text NOT NULL, PRIMARY KEY (url, scope));
+CREATE INDEX web_scopes_scope ON web_scopes (scope);
+""",
+    ),
 ]
 
 

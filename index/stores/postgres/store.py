@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ...errors import IndexBusyError, IndexMissingError
+from ...types import SHARED, WebSource
 from . import pool as pg_pool
+from . import web as web_sql
 from .migrations import LOCK_KEY
 from .view import PostgresView
 from .writer import PostgresWriter
@@ -101,14 +103,16 @@ class PostgresStore:
     def open_writer(self, *, fresh: bool) -> PostgresWriter:
         return PostgresWriter(self, fresh=fresh)
 
-    def remembered_sources(self) -> tuple[list[str], list[str]]:
+    def remembered_sources(self) -> tuple[list[str], list[WebSource]]:
         try:
             with self.reading() as conn:
                 roots = [r[0] for r in conn.execute("SELECT path FROM roots ORDER BY path")]
                 urls = [r[0] for r in conn.execute("SELECT url FROM web_sources ORDER BY url")]
-                return roots, urls
+                scopes = web_sql.read_scopes(lambda sql: conn.execute(sql).fetchall())
         except Exception:
             return [], []
+        shared = frozenset({SHARED})
+        return roots, [WebSource(u, scopes=scopes.get(u, shared)) for u in urls]
 
     def cleanup(self) -> None:
         """Nothing to do: a killed writer's transaction was rolled back by the server."""

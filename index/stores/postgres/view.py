@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...errors import IndexDamagedError
-from ...types import FileRecord, Filters, PassageRow, StoredSentence, WebState
+from ...types import SHARED, FileRecord, Filters, PassageRow, StoredSentence, WebState
 from . import lexical
 from . import web as web_sql
 from .vectors import vector_text
@@ -29,6 +29,18 @@ class PostgresView:
             rows = conn.execute("SELECT key, value FROM manifest").fetchall()
         self.manifest: dict[str, Any] = {r[0]: r[1] for r in rows}
         self._version = str(self.manifest.get("generation"))
+        self._scoped = self._has_scopes()
+
+    def _has_scopes(self) -> bool:
+        """Whether any source belongs to a scope other than shared (else a filter that
+        includes shared allows everything, and costs nothing)."""
+        with self.store.reading() as conn:
+            row = conn.execute(
+                "SELECT to_regclass('web_scopes') IS NOT NULL AND EXISTS "
+                "(SELECT 1 FROM web_scopes WHERE scope <> %s)",
+                (SHARED,),
+            ).fetchone()
+        return bool(row and row[0])
 
     @property
     def version(self) -> str:
@@ -40,7 +52,7 @@ class PostgresView:
 
     # --- retrieval -----------------------------------------------------------------------
     def dense(self, vector: np.ndarray, k: int, filters: Filters | None) -> list[tuple[int, float]]:
-        where, params = _filter_sql(filters)
+        where, params = self._filter_sql(filters)
         join = "JOIN articles a ON a.id = p.article_id" if where else ""
         sql = (
             "SELECT p.id, p.embedding <#> %s::vector AS distance FROM passages p "
@@ -56,7 +68,7 @@ class PostgresView:
         idf = self._idf(sorted({lexical.lexeme(w) for w in words} - {""}))
         if not idf:
             return []
-        where, params = _filter_sql(filters)
+        where, params = self._filter_sql(filters)
         avg = float(self.manifest.get("avg_length") or 1.0)
         sql = lexical.bm25_sql(where, k, avg)
         with self.store.reading() as conn:
@@ -136,21 +148,75 @@ class PostgresView:
     def web_article_counts(self) -> dict[str, int]:
         return web_sql.article_counts(self._rows)
 
-    def articles_page(self, offset: int, limit: int) -> tuple[int, list[tuple[str, str | None]]]:
-        total = self._rows("SELECT count(*) FROM articles")[0][0]
+    def articles_page(
+        self, offset: int, limit: int, scopes: frozenset[str] | None = None
+    ) -> tuple[int, list[tuple[str, str | None]]]:
+        params: list[Any] = []
+        where = "WHERE " + scope if (scope := self._scope_sql(scopes, params)) else ""
+        total = self._rows(f"SELECT count(*) FROM articles a {where}", params)[0][0]
         rows = self._rows(
-            "SELECT title, date FROM articles ORDER BY title LIMIT %s OFFSET %s", (limit, offset)
+            f"SELECT title, date FROM articles a {where} ORDER BY title LIMIT %s OFFSET %s",
+            [*params, limit, offset],
         )
         return int(total), [(r[0], r[1]) for r in rows]
 
-    def matching_articles(self, text: str, limit: int) -> list[tuple[str, str]]:
+    def matching_articles(
+        self, text: str, limit: int, scopes: frozenset[str] | None = None
+    ) -> list[tuple[str, str]]:
         like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        params: list[Any] = [like, like, like]
+        scope = self._scope_sql(scopes, params)
         rows = self._rows(
-            "SELECT DISTINCT title, coalesce(path, url, '') FROM articles WHERE title ILIKE %s "
-            "OR path ILIKE %s OR source ILIKE %s ORDER BY title LIMIT %s",
-            (like, like, like, limit),
+            "SELECT DISTINCT title, coalesce(path, url, '') FROM articles a WHERE (title ILIKE %s "
+            "OR path ILIKE %s OR source ILIKE %s) "
+            + (f"AND {scope} " if scope else "")
+            + "ORDER BY title LIMIT %s",
+            [*params, limit],
         )
         return [(r[0], r[1]) for r in rows]
+
+    def scope_counts(self) -> dict[str, tuple[int, int]]:
+        scoped = f"LEFT JOIN ({web_sql.PAGE_SCOPES}) ps ON ps.page = a.file" if self._scoped else ""
+        scope = "coalesce(ps.scope, %s)" if scoped else "%s"
+        rows = self._rows(
+            "SELECT scope, count(*), sum(n) FROM ("
+            f"SELECT DISTINCT a.id, {scope} AS scope, coalesce(pc.n, 0) AS n FROM articles a "
+            f"{scoped} LEFT JOIN (SELECT article_id, count(*) AS n FROM passages "
+            "GROUP BY article_id) pc ON pc.article_id = a.id) t GROUP BY scope",
+            (SHARED,),
+        )
+        return {r[0]: (int(r[1]), int(r[2] or 0)) for r in rows}
+
+    def _scope_sql(self, scopes: frozenset[str] | None, params: list[Any]) -> str | None:
+        """The condition on articles ``a`` for ``scopes`` (None: no condition needed)."""
+        if scopes is None:
+            return None
+        if not self._scoped:  # every article is shared
+            return None if SHARED in scopes else "false"
+        params.append(sorted(scopes))
+        in_scope = (
+            f"EXISTS (SELECT 1 FROM ({web_sql.PAGE_SCOPES}) ps "
+            "WHERE ps.page = a.file AND ps.scope = ANY(%s))"
+        )
+        if SHARED not in scopes:
+            return in_scope
+        return f"(NOT EXISTS (SELECT 1 FROM web_listed l WHERE l.page = a.file) OR {in_scope})"
+
+    def _filter_sql(self, filters: Filters | None) -> tuple[str, list[Any]]:
+        """A WHERE clause on ``a`` (articles) for the filters, like the local store's."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if filters and (scope := self._scope_sql(filters.scopes, params)):
+            clauses.append(scope)
+        if filters and filters.source:
+            clauses.append(_source_clause(filters.source, params))
+        if filters and filters.date_from:
+            clauses.append("a.date >= %s")
+            params.append(filters.date_from)
+        if filters and filters.date_to:
+            clauses.append("a.date <= %s")
+            params.append(filters.date_to + "\uffff")
+        return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def size_on_disk(self) -> int:
         return int(self._rows("SELECT pg_database_size(current_database())")[0][0])
@@ -176,21 +242,6 @@ def _glob_to_regex(pattern: str) -> str:
     for ch in pattern:
         out.append({"*": ".*", "?": "."}.get(ch, re.escape(ch)))
     return "^" + "".join(out) + "$"
-
-
-def _filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
-    """A WHERE clause on ``a`` (articles) for the filters, like the local store's."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    if filters and filters.source:
-        clauses.append(_source_clause(filters.source, params))
-    if filters and filters.date_from:
-        clauses.append("a.date >= %s")
-        params.append(filters.date_from)
-    if filters and filters.date_to:
-        clauses.append("a.date <= %s")
-        params.append(filters.date_to + "\uffff")
-    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 def _source_clause(pattern: str, params: list[Any]) -> str:

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ...types import FetchState, WebChanges, WebSource, WebState
+from ...types import SHARED, FetchState, WebChanges, WebSource, WebState
 
 if TYPE_CHECKING:
     import psycopg
@@ -16,10 +16,34 @@ if TYPE_CHECKING:
 Rows = Callable[[str], Sequence[Sequence[Any]]]
 
 
+#: (page, scope) of every listed page: a source without scope rows is shared.
+PAGE_SCOPES = (
+    "SELECT l.page, coalesce(s.scope, 'shared') AS scope FROM web_listed l "
+    "LEFT JOIN web_scopes s ON s.url = l.source"
+)
+
+
+def read_scopes(rows: Rows) -> dict[str, frozenset[str]]:
+    """Each source's scopes; empty for a database the next writer has yet to migrate."""
+    import psycopg
+
+    found: dict[str, set[str]] = {}
+    try:
+        scoped = rows("SELECT url, scope FROM web_scopes")
+    except psycopg.errors.UndefinedTable:
+        return {}
+    for url, scope in scoped:
+        found.setdefault(url, set()).add(scope)
+    return {url: frozenset(scopes) for url, scopes in found.items()}
+
+
 def read_state(rows: Rows) -> WebState:
     state = WebState()
+    scopes = read_scopes(rows)
     for url, kind, feeds in rows("SELECT url, kind, feeds FROM web_sources"):
-        state.sources[url] = WebSource(url, kind, tuple(feeds))
+        state.sources[url] = WebSource(
+            url, kind, tuple(feeds), scopes.get(url, frozenset({SHARED}))
+        )
     for url, etag, modified, stamp in rows(
         "SELECT url, etag, last_modified, stamp FROM web_fetches"
     ):
@@ -40,10 +64,15 @@ def article_counts(rows: Rows) -> dict[str, int]:
 
 def write(conn: psycopg.Connection[Any], changes: WebChanges) -> None:
     conn.execute("DELETE FROM web_sources")
+    conn.execute("DELETE FROM web_scopes")
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO web_sources (url, kind, feeds) VALUES (%s, %s, %s)",
             [(s.url, s.kind, json.dumps(list(s.feeds))) for s in changes.sources],
+        )
+        cur.executemany(
+            "INSERT INTO web_scopes (url, scope) VALUES (%s, %s)",
+            [(s.url, scope) for s in changes.sources for scope in sorted(s.scopes)],
         )
         conn.execute("DELETE FROM web_listed")
         cur.executemany(
