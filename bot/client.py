@@ -94,6 +94,11 @@ class ArticleBot(commands.Bot):
         assert self.retriever is not None
         self.retriever.store.version()
 
+    def scope_counts(self) -> dict[str, tuple[int, int]]:
+        """Articles and passages per scope (in a worker thread)."""
+        assert self.retriever is not None
+        return self.retriever.view.scope_counts()
+
     def _reload(self) -> None:
         """Open a newly published generation now (in the sync's worker thread), so the next
         question or /about does not load it on the event loop."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Protocol
 
 from aiohttp import web
@@ -21,6 +22,7 @@ from .metrics import BotMetrics
 log = logging.getLogger("articlebot.bot")
 
 READ_TIMEOUT = 5.0  # seconds a probe of the index may take before /readyz says 503
+SCOPES_MAX_AGE = 30.0  # seconds the per-scope counts are reused between scrapes
 
 
 class Served(Protocol):
@@ -38,6 +40,8 @@ class Served(Protocol):
 
     def probe_index(self) -> None: ...
 
+    def scope_counts(self) -> dict[str, tuple[int, int]]: ...
+
 
 class OpsServer:
     """``/healthz``, ``/readyz`` and ``/metrics`` on ``addr`` (HOST:PORT; port 0: any free
@@ -47,6 +51,7 @@ class OpsServer:
         self.bot = bot
         self.host, self._port = host_port(addr)
         self._runner: web.AppRunner | None = None
+        self._scopes_lock = asyncio.Lock()
 
     @property
     def port(self) -> int:
@@ -93,6 +98,8 @@ class OpsServer:
         return web.Response(text="ready\n")
 
     async def metrics(self, request: web.Request) -> web.Response:
+        if self.bot.is_ready():  # the index is loaded (setup_hook) before the bot is ready
+            await self._refresh_scopes()
         body, content_type = await asyncio.to_thread(self.bot.metrics.render)
         response = web.Response(body=body)
         response.headers["Content-Type"] = content_type
@@ -114,6 +121,21 @@ class OpsServer:
         except TimeoutError:
             return f"index unavailable: no answer in {READ_TIMEOUT:g} s"
         return None
+
+    async def _refresh_scopes(self) -> None:
+        """Count articles and passages per scope at most every SCOPES_MAX_AGE seconds (in
+        a worker thread; while the index is unavailable the last counts stay)."""
+        async with self._scopes_lock:  # scrapes that arrive together count once
+            scopes, now = self.bot.metrics.scopes, time.monotonic()
+            if scopes.updated is not None and now - scopes.updated < SCOPES_MAX_AGE:
+                return
+            try:
+                counts = await asyncio.wait_for(
+                    self.bot.index_health.call(self.bot.scope_counts), READ_TIMEOUT
+                )
+            except (IndexUnavailable, TimeoutError):
+                return
+            scopes.update(counts, now)
 
 
 __all__ = ["OpsServer"]

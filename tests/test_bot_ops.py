@@ -218,6 +218,9 @@ async def test_metrics_count_questions_votes_and_syncs(
     assert samples[("articlebot_questions_in_flight", ())] == 0
     assert samples[("articlebot_questions_queued", ())] == 0
     assert ("articlebot_gateway_latency_seconds", ()) in samples
+    assert samples[("articlebot_articles", (("scope", "shared"),))] == len(FILES)
+    passages = samples[("articlebot_passages", (("scope", "shared"),))]
+    assert passages == retriever.passage_count() > len(FILES)
 
 
 def _custom_id(body: Json, emoji: str) -> str:
