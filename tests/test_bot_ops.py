@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
@@ -397,3 +398,19 @@ async def test_drain_gives_up_after_its_timeout(
         assert bot.stopping and bot.open_questions.count == 1
         held.release.set()
         assert await bot.drain(5) is True
+
+
+@pytest.mark.asyncio
+async def test_a_taken_port_is_one_clear_line(
+    fake: FakeDiscord, library: tuple[Settings, Retriever]
+) -> None:
+    settings, retriever = library
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        addr = f"127.0.0.1:{taken.getsockname()[1]}"
+        settings = settings.model_copy(update={"http_addr": addr})
+        bot = make_bot(settings, retriever=retriever, guild_ready_timeout=0.1)
+        with pytest.raises(ConfigError, match=f"Cannot serve ARTICLEBOT_HTTP_ADDR={addr}"):
+            await asyncio.wait_for(serve(bot, fake.token), 10)
+    assert bot.is_closed()
