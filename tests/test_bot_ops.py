@@ -12,8 +12,11 @@ import io
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
@@ -48,7 +51,7 @@ from .bot_helpers import (
     serving,
 )
 from .fake_discord import FakeDiscord, running
-from .helpers import ARTICLE_A, ARTICLE_B, ARTICLE_C, TURKEY, HashEmbedder
+from .helpers import ARTICLE_A, ARTICLE_B, ARTICLE_C, REPO, TURKEY, HashEmbedder
 
 QUESTION_OFF_TOPIC = "zebra xylophone quilting"
 FILES = {"a.txt": ARTICLE_A, "b.txt": ARTICLE_B, "c.txt": ARTICLE_C, "turkey.md": TURKEY}
@@ -414,3 +417,50 @@ async def test_a_taken_port_is_one_clear_line(
         with pytest.raises(ConfigError, match=f"Cannot serve ARTICLEBOT_HTTP_ADDR={addr}"):
             await asyncio.wait_for(serve(bot, fake.token), 10)
     assert bot.is_closed()
+
+
+# --- the real `articlebot bot` process -----------------------------------------------------------
+
+RUN_BOT = (
+    "import sys, discord.gateway, discord.http, yarl\n"
+    "discord.http.Route.BASE = sys.argv[1]\n"  # what FakeDiscord.redirect does in-process
+    "discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(sys.argv[2])\n"
+    "from index.cli import main\n"
+    "sys.exit(main(['bot']))\n"
+)
+
+
+@pytest.mark.slow
+def test_articlebot_bot_answers_logs_json_and_exits_0_on_sigterm(
+    fake: FakeDiscord, corpus_index: Path, tmp_path: Path
+) -> None:
+    index_dir = tmp_path / "idx"
+    shutil.copytree(corpus_index / "idx", index_dir)  # the bot writes its command marker
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "ARTICLEBOT_INDEX_DIR": str(index_dir),
+        "ARTICLEBOT_DISCORD_TOKEN": fake.token,
+        "ARTICLEBOT_LOG_FORMAT": "json",
+        "ARTICLEBOT_COOLDOWN_SECONDS": "0",
+    }
+    command = [sys.executable, "-c", RUN_BOT, fake.base_url, fake.gateway_url]
+    with subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True) as bot:
+        try:
+            fake.wait_for_ready(timeout=120)  # the model loads first
+            fake.wait_for_request("PUT", rf"/applications/{fake.application_id}/commands")
+            interaction = fake.interaction_create_slash("ask", {"question": "Who met Erdoğan?"})
+            fake.dispatch("INTERACTION_CREATE", interaction)
+            answer = fake.wait_for_request("POST", _webhook_path(fake, interaction), timeout=30)
+            assert answer.status == 200 and _embed(answer.json)
+            bot.send_signal(signal.SIGTERM)
+            assert bot.wait(30) == 0
+        finally:
+            if bot.poll() is None:
+                bot.kill()
+        stderr = bot.stderr.read() if bot.stderr else ""
+    lines = [json.loads(line) for line in stderr.splitlines()]  # nothing but JSON lines
+    assert any(line["event"].startswith("SIGTERM") for line in lines)
+    (question,) = [line for line in lines if "outcome" in line]
+    assert question["outcome"] in ("answered", "declined") and "question" not in question
+    assert fake.token not in stderr
