@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from typing import Any
 
 import discord
@@ -17,7 +18,10 @@ from .ask import AskCog
 from .base import on_app_command_error
 from .client import ArticleBot
 from .health import one_line
+from .logs import setup_logging
 from .sources import SourcesCog
+
+log = logging.getLogger("articlebot.bot")
 
 
 def make_bot(settings: Settings, **options: Any) -> ArticleBot:
@@ -67,10 +71,11 @@ def run_bot(settings: Settings, *, sync: bool = False) -> int:
         )
     quiet_libraries()
     check_index(settings)
-    discord.utils.setup_logging(level=logging.INFO)
+    token = settings.discord_token.get_secret_value()
+    setup_logging(settings.log_format, secrets=[token])
     bot = make_bot(settings, sync=sync)
     try:
-        asyncio.run(_run(bot, settings.discord_token.get_secret_value()))
+        asyncio.run(serve(bot, token))
     except discord.LoginFailure:
         raise ConfigError(
             "Discord rejected the token in ARTICLEBOT_DISCORD_TOKEN. Copy the bot token again "
@@ -81,9 +86,40 @@ def run_bot(settings: Settings, *, sync: bool = False) -> int:
     return 0
 
 
-async def _run(bot: ArticleBot, token: str) -> None:
-    async with bot:
-        await bot.start(token)
+DRAIN_SECONDS = 10.0  # answers in flight get this long to be delivered after SIGTERM
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-__all__ = ["check_index", "make_bot", "quiet_libraries", "run_bot"]
+async def serve(bot: ArticleBot, token: str, *, drain_seconds: float = DRAIN_SECONDS) -> None:
+    """Run the bot until it closes. SIGTERM or SIGINT stops it gently: no new questions,
+    those in hand delivered (up to ``drain_seconds``), then closed; a second signal
+    closes it at once."""
+    loop = asyncio.get_running_loop()
+    stops: list[asyncio.Task[None]] = []
+
+    def on_signal(signum: int) -> None:
+        name = signal.Signals(signum).name
+        if stops:
+            log.warning("%s again: closing now", name)
+            stops.append(loop.create_task(bot.close()))
+            return
+        log.info("%s: finishing the answers in flight, then closing", name)
+        stops.append(loop.create_task(_stop(bot, drain_seconds)))
+
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        async with bot:
+            await bot.start(token)
+        await asyncio.gather(*stops)
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+
+
+async def _stop(bot: ArticleBot, drain_seconds: float) -> None:
+    await bot.drain(drain_seconds)
+    await bot.close()
+
+
+__all__ = ["check_index", "make_bot", "quiet_libraries", "run_bot", "serve"]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import discord
@@ -14,8 +17,24 @@ from index import Answer, Filters, answer
 from index.answering import NO_WORDS, strip_markup
 
 from .base import NO_MENTIONS, IndexCog, apologise, error_reply, send_private
-from .health import IndexUnavailable
+from .health import IndexUnavailable, one_line
+from .limiter import OnQueued
+from .notices import InteractionNotice, ReplyNotice
 from .render import render_answer, shorten, to_discord
+
+log = logging.getLogger("articlebot.bot")
+
+
+@dataclass(frozen=True)
+class Asked:
+    """Where a question was asked, for its log line (no user ids: they are personal)."""
+
+    server_id: int | None
+    channel_id: int | None
+
+    @classmethod
+    def of(cls, interaction: discord.Interaction) -> Asked:
+        return cls(interaction.guild_id, interaction.channel_id)
 
 
 class AnswerView(discord.ui.View):
@@ -30,18 +49,24 @@ class AnswerView(discord.ui.View):
 
     @discord.ui.button(label="More quotes", style=discord.ButtonStyle.secondary)
     async def more(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
-        await interaction.response.defer(thinking=True)
-        context = (self.result.follows,) if self.result.follows else ()
-        extra, fresh = await self.cog.run_answer(
-            self.result.question, self.filters, context, self.shown
-        )
-        if extra.abstained or not extra.quotes:
-            await send_private(interaction, "No more quotes for this question.")
-            return
-        self.shown += tuple((q.article_id, q.start, q.end) for q in extra.quotes)
-        await interaction.followup.send(
-            embed=self.cog.embed_for(extra, fresh), allowed_mentions=NO_MENTIONS
-        )
+        with self.cog.bot.asking():
+            await interaction.response.defer(thinking=True)
+            context = (self.result.follows,) if self.result.follows else ()
+            notice = InteractionNotice(interaction)
+            extra, fresh = await self.cog.run_answer(
+                self.result.question,
+                self.filters,
+                context,
+                self.shown,
+                asked=Asked.of(interaction),
+                on_queued=notice,
+            )
+            if extra.abstained or not extra.quotes:
+                await notice.retract()
+                await send_private(interaction, "No more quotes for this question.")
+                return
+            self.shown += tuple((q.article_id, q.start, q.end) for q in extra.quotes)
+            await notice.deliver(embed=self.cog.embed_for(extra, fresh))
 
     @discord.ui.button(emoji="👍", style=discord.ButtonStyle.secondary)
     async def like(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
@@ -54,6 +79,7 @@ class AnswerView(discord.ui.View):
         await self._vote(interaction, -1)
 
     async def _vote(self, interaction: discord.Interaction, vote: int) -> None:
+        self.cog.bot.metrics.votes.labels(vote="up" if vote > 0 else "down").inc()
         stored = await asyncio.to_thread(
             self.cog.bot.feedback.record, self.result, interaction.user.id, vote
         )
@@ -75,11 +101,40 @@ class AskCog(IndexCog):
         filters: Filters | None,
         context: tuple[str, ...] = (),
         exclude: tuple[tuple[str, int, int], ...] = (),
+        *,
+        asked: Asked,
+        on_queued: OnQueued | None = None,
     ) -> tuple[Answer, str]:
-        """The answer, and the freshness line of the index it came from."""
-        self.bot.index_health.check()  # in an outage: at once, not queued behind others
-        async with self.bot.questions:  # a global cap on questions in flight
-            return await self.read(self._answer, question, filters, context, exclude)
+        """The answer, and the freshness line of the index it came from; counted in the
+        metrics and logged (one line). ``on_queued(ahead)`` when it has to wait its turn."""
+        started = time.monotonic()
+        try:
+            self.bot.index_health.check()  # in an outage: at once, not queued behind others
+            async with self.bot.questions.slot(on_queued):  # a global cap on questions
+                self.bot.metrics.queue_wait.observe(time.monotonic() - started)
+                result = await self.read(self._answer, question, filters, context, exclude)
+        except BaseException as exc:
+            self._record(question, asked, "error", started, error=one_line(exc))
+            raise
+        self._record(question, asked, "declined" if result[0].abstained else "answered", started)
+        return result
+
+    def _record(
+        self, question: str, asked: Asked, outcome: str, started: float, **fields: Any
+    ) -> None:
+        """The question's metrics and its structured log line."""
+        latency = time.monotonic() - started
+        self.bot.metrics.questions.labels(outcome=outcome).inc()
+        self.bot.metrics.latency.observe(latency)
+        fields.update(
+            server_id=asked.server_id,
+            channel_id=asked.channel_id,
+            latency=round(latency, 3),
+            outcome=outcome,
+        )
+        if self.settings.log_questions:
+            fields["question"] = question
+        log.info("question %s in %.2f s", outcome, latency, extra=fields)
 
     def _answer(
         self,
@@ -120,6 +175,12 @@ class AskCog(IndexCog):
         if not question.strip():  # before the cooldown: it asked nothing
             await interaction.response.send_message(NO_WORDS, ephemeral=True)
             return
+        with self.bot.asking():  # a stopping bot says "restarting" (apologise)
+            await self._ask(interaction, question, source)
+
+    async def _ask(
+        self, interaction: discord.Interaction, question: str, source: str | None
+    ) -> None:
         wait = self.bot.cooldowns.retry_after(interaction.user.id)
         if wait:
             await interaction.response.send_message(
@@ -128,11 +189,12 @@ class AskCog(IndexCog):
             return
         await interaction.response.defer(thinking=True)
         filters = Filters(source=source) if source else None
-        result, fresh = await self.run_answer(question, filters)
-        view = AnswerView(self, result, filters)
-        message = await interaction.followup.send(
-            embed=self.embed_for(result, fresh), view=view, allowed_mentions=NO_MENTIONS, wait=True
+        notice = InteractionNotice(interaction)
+        result, fresh = await self.run_answer(
+            question, filters, asked=Asked.of(interaction), on_queued=notice
         )
+        view = AnswerView(self, result, filters)
+        message = await notice.deliver(embed=self.embed_for(result, fresh), view=view)
         self.bot.conversations.remember(message.id, (question,))
 
     @ask.autocomplete("source")
@@ -167,7 +229,8 @@ class AskCog(IndexCog):
             )
             return
         try:
-            await self._answer_message(message, question, context)
+            with self.bot.asking():  # a stopping bot says "restarting" (error_reply)
+                await self._answer_message(message, question, context)
         except Exception as exc:
             text = error_reply(exc, f"error answering message {message.id}")
             await message.reply(
@@ -202,8 +265,24 @@ class AskCog(IndexCog):
                 delete_after=min(wait, 30),
             )
             return
+        notice = ReplyNotice(message)
+        try:
+            await self._reply_answer(message, question, context, notice)
+        finally:
+            await notice.retract()  # after the answer is out: no moment without either
+
+    async def _reply_answer(
+        self,
+        message: discord.Message,
+        question: str,
+        context: tuple[str, ...],
+        notice: ReplyNotice,
+    ) -> None:
+        asked = Asked(message.guild.id if message.guild else None, message.channel.id)
         async with message.channel.typing():
-            result, fresh = await self.run_answer(question, None, context)
+            result, fresh = await self.run_answer(
+                question, None, context, asked=asked, on_queued=notice
+            )
         view = AnswerView(self, result, None)
         embed = self.embed_for(result, fresh)
         target = await self._thread_for(message, question)

@@ -13,6 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from .health import UNAVAILABLE, IndexUnavailable
+from .limiter import Stopping
 
 if TYPE_CHECKING:
     from .client import ArticleBot
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("articlebot.bot")
 NO_MENTIONS = discord.AllowedMentions.none()
 APOLOGY = "Sorry, something went wrong while answering. Please try again in a moment."
+RESTARTING = "The bot is restarting; please ask again in a minute."
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -90,6 +92,8 @@ def error_reply(error: BaseException, what: str) -> str:
     apology, and the traceback in the log.
     """
     original = getattr(error, "original", error)  # app_commands.CommandInvokeError wraps it
+    if isinstance(original, Stopping):
+        return RESTARTING
     if isinstance(original, IndexUnavailable):
         log.debug("%s: the index is unavailable (%s)", what, original)
         return UNAVAILABLE

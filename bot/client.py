@@ -9,6 +9,7 @@ and with it the gateway heartbeat — never waits on the model or the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -20,8 +21,11 @@ from discord.ext import commands
 
 from index import Retriever, Settings, open_feedback, open_retriever
 
+from .endpoints import OpsServer
 from .feedback import FeedbackStore
 from .health import IndexHealth
+from .limiter import OpenQuestions, QuestionLimiter
+from .metrics import BotMetrics
 from .refresh import Refresher
 from .state import Conversations, Cooldowns
 
@@ -49,16 +53,29 @@ class ArticleBot(commands.Bot):
         self.force_sync = sync
         self.cog_factories = list(cogs)  # added in setup_hook (bot/app.py names them)
         self.retriever: Retriever | None = retriever
+        self.owns_retriever = retriever is None  # then close closes its store
         self.cooldowns = Cooldowns(settings.cooldown_seconds)
         self.conversations = Conversations()
-        self.questions = asyncio.Semaphore(settings.max_concurrent)
+        self.questions = QuestionLimiter(settings.max_concurrent)  # FIFO: knows who waits
+        self.open_questions = OpenQuestions()  # drain waits for them; then closed to new ones
+        self.metrics = BotMetrics()
+        self.metrics.watch(
+            gateway_latency=lambda: self.latency,
+            in_flight=lambda: self.questions.in_flight,
+            waiting=lambda: self.questions.waiting,
+        )
+        self.ops = OpsServer(self, settings.http_addr) if settings.http_addr else None
         self.feedback = FeedbackStore(open_feedback(settings))
         # Every read of the index goes through it: outages become a short reply, logged once.
-        self.index_health = IndexHealth(self._probe_index)
+        self.index_health = IndexHealth(self.probe_index)
         # Scheduled re-syncs and /sources add/remove; one sync at a time (its lock).
-        self.refresher = Refresher(settings, self._embedder, reload=self._reload)
+        self.refresher = Refresher(
+            settings, self._embedder, reload=self._reload, on_finish=self.metrics.sync_finished
+        )
 
     async def setup_hook(self) -> None:
+        if self.ops is not None:  # first: /healthz answers while the model loads
+            await self.ops.start()
         if self.retriever is None:
             self.retriever = await asyncio.to_thread(self._load_retriever)
         for make_cog in self.cog_factories:
@@ -72,10 +89,15 @@ class ArticleBot(commands.Bot):
         assert self.retriever is not None
         return self.retriever.embedder
 
-    def _probe_index(self) -> None:
+    def probe_index(self) -> None:
         """A cheap read that fails while the index is unavailable (in a worker thread)."""
         assert self.retriever is not None
         self.retriever.store.version()
+
+    def scope_counts(self) -> dict[str, tuple[int, int]]:
+        """Articles and passages per scope (in a worker thread)."""
+        assert self.retriever is not None
+        return self.retriever.view.scope_counts()
 
     def _reload(self) -> None:
         """Open a newly published generation now (in the sync's worker thread), so the next
@@ -121,8 +143,36 @@ class ArticleBot(commands.Bot):
         # Questions are AskCog's (its on_message listener).
         return
 
+    @property
+    def stopping(self) -> bool:
+        return self.open_questions.closed
+
+    def asking(self) -> contextlib.AbstractContextManager[None]:
+        """Around the handling of one question, to its delivered answer; raises Stopping
+        (the "restarting" reply) once the bot is stopping."""
+        if self.stopping:
+            self.metrics.refused.inc()
+        return self.open_questions.open()
+
+    async def drain(self, timeout: float) -> bool:
+        """Stop taking questions and wait up to ``timeout`` seconds for those in hand
+        (answered or queued) to be delivered; False when some were still open."""
+        self.open_questions.closed = True
+        log.info("stopping: %d question(s) to finish first", self.open_questions.count)
+        try:
+            await asyncio.wait_for(self.open_questions.wait_idle(), timeout)
+        except TimeoutError:
+            log.warning("stopping: %d question(s) left unanswered", self.open_questions.count)
+            return False
+        return True
+
     async def close(self) -> None:
+        self.open_questions.closed = True
         await self.refresher.stop()
         await self.index_health.stop()
         await super().close()
+        if self.ops is not None:
+            await self.ops.stop()
         self.feedback.close()
+        if self.owns_retriever and self.retriever is not None:
+            await asyncio.to_thread(self.retriever.store.close)  # PostgreSQL: its pool

@@ -73,7 +73,8 @@ class Refresher:
     schedule). ``embedder`` is a callable so the bot can hand over the retriever's
     embedder once it is loaded. ``indexer`` defaults to ``run_index`` (looked up at each
     sync, so a test can wrap it). ``reload`` runs in the same worker thread after each
-    sync: the bot opens the new generation there, not on the event loop.
+    sync: the bot opens the new generation there, not on the event loop. ``on_finish``
+    hears of every finished sync: its trigger, and whether it succeeded (the metrics).
     """
 
     def __init__(
@@ -84,11 +85,13 @@ class Refresher:
         interval: float | None = None,
         indexer: Indexer | None = None,
         reload: Callable[[], object] | None = None,
+        on_finish: Callable[[str, bool], object] | None = None,
     ) -> None:
         self.settings = settings
         self._embedder = embedder
         self._indexer = indexer
         self._reload = reload
+        self._on_finish = on_finish or (lambda trigger, ok: None)
         self.interval = settings.refresh_minutes * 60 if interval is None else interval
         self.lock = asyncio.Lock()
         self.last_started: datetime | None = None
@@ -127,10 +130,12 @@ class Refresher:
             except BaseException as exc:
                 self.last_finished = datetime.now(UTC)
                 self.last_error = _describe(exc)
+                self._on_finish(trigger, False)
                 raise
             self.last_finished = datetime.now(UTC)
             self.last_error = None
             self.last_report = SyncResult.of(report, trigger)
+            self._on_finish(trigger, True)
             log.info(
                 "sync (%s) finished in %.1f s: %s",
                 trigger,

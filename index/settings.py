@@ -143,6 +143,18 @@ class Settings(BaseSettings):
     answer_in_thread: bool = Field(
         False, description="Answer @mentions in a new thread when the channel allows it."
     )
+    http_addr: str | None = Field(
+        None,
+        description="HOST:PORT (e.g. 127.0.0.1:9108) where the bot serves /healthz, /readyz "
+        "and /metrics (Prometheus). Unset: no HTTP server.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Bot logs as text lines, or as one JSON object per line (for a log collector).",
+    )
+    log_questions: bool = Field(
+        False, description="Put the question text in each question's log line."
+    )
 
     @field_validator("corpus", mode="before")
     @classmethod
@@ -158,12 +170,20 @@ class Settings(BaseSettings):
             return [int(p) for p in value.replace(" ", "").split(",") if p]
         return value
 
+    @field_validator("http_addr", mode="after")
+    @classmethod
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            host_port(value)  # raises ValueError with what to write instead
+        return value
+
     @field_validator(
         "discord_token",
         "abstain_below",
         "ann_threshold",
         "database_url",
         "database_read_url",
+        "http_addr",
         mode="before",
     )
     @classmethod
@@ -184,3 +204,12 @@ class Settings(BaseSettings):
     @property
     def model_is_default(self) -> bool:
         return self.model in ("", DEFAULT_MODEL)
+
+
+def host_port(addr: str) -> tuple[str, int]:
+    """``HOST:PORT`` split (``[::1]:9108`` for IPv6); ValueError says what is expected."""
+    host, sep, port = addr.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:9108, not {addr!r}")
+    return host, int(port)

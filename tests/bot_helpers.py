@@ -137,3 +137,28 @@ def _autocomplete_interaction(fake: FakeDiscord, question: str, source: str) -> 
         return fake._register_interaction(
             4, data, fake.user_id, fake.channel_id, fake.guild_id, locale="en-US"
         )
+
+
+def _answers(fake: FakeDiscord, since: int = 0) -> list[RecordedRequest]:
+    """Answers delivered to interactions: follow-ups, and edits of the original response
+    (how a question that waited behind the concurrency cap gets its answer)."""
+    return [
+        r
+        for r in fake.requests_matching(since=since)
+        if re.search(r"/webhooks/\d+/[^/]+(/messages/@original)?$", r.path)
+        and r.method in ("POST", "PATCH")
+        and isinstance(r.json, dict)
+        and r.json.get("embeds")
+    ]
+
+
+async def _delivered(fake: FakeDiscord, interaction: Json, since: int = 0) -> RecordedRequest:
+    """The answer to ``interaction``, as a follow-up or as an edit of the queued notice."""
+    path = _webhook_path(fake, interaction)
+
+    def find() -> RecordedRequest | None:
+        return next((r for r in _answers(fake, since) if re.match(path, r.path)), None)
+
+    answer = await fake.wait_until_async(find)
+    assert answer.status == 200, answer.response
+    return answer
