@@ -177,8 +177,16 @@ def main() -> None:
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, index_dir=out_dir, backend="onnx-int8", device="cpu"
     )
+    cluster = None
     if args.store == "postgres":
-        settings = settings.model_copy(update={"database_url": SecretStr(args.database_url)})
+        url = args.database_url
+        if url is None:  # a throwaway cluster, as benchmarks/postgres.py makes
+            from benchmarks.postgres import new_database
+            from index.devtools.pgserver import create_cluster
+
+            cluster = create_cluster(out_dir / "pg")
+            url = new_database(cluster, "scopes")
+        settings = settings.model_copy(update={"database_url": SecretStr(url)})
     # The ONNX export of the source index, so the questions embed without a new export.
     models = out_dir / "models"
     if not models.exists():
@@ -189,7 +197,11 @@ def main() -> None:
         if args.store == "postgres" or not (out_dir / "CURRENT").exists()
         else {"build_s": 0.0}
     )
-    result = {**built, **measure(settings, args.scopes, args.rounds)}
+    try:
+        result = {**built, **measure(settings, args.scopes, args.rounds)}
+    finally:
+        if cluster is not None:
+            cluster.stop(mode="immediate")
     print(json.dumps(result, indent=1))
 
 
