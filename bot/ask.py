@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index import Answer, Filters, answer
+from index import Answer, Filters, answer, reading_scopes
 from index.answering import NO_WORDS, strip_markup
 
 from .base import NO_MENTIONS, IndexCog, apologise, error_reply, send_private
@@ -127,7 +127,8 @@ class AskCog(IndexCog):
             )
             return
         await interaction.response.defer(thinking=True)
-        filters = Filters(source=source) if source else None
+        # Shared articles and this server's own (a DM: shared only), also for "More quotes".
+        filters = Filters(source=source or None, scopes=reading_scopes(interaction.guild_id))
         result, fresh = await self.run_answer(question, filters)
         view = AnswerView(self, result, filters)
         message = await interaction.followup.send(
@@ -140,13 +141,15 @@ class AskCog(IndexCog):
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         try:
-            rows = await self.read(self._matching_sources, current)
+            rows = await self.read(
+                self._matching_sources, current, reading_scopes(interaction.guild_id)
+            )
         except IndexUnavailable:
             return []  # no choices; the question itself will say why
         return [app_commands.Choice(name=shorten(name, 100), value=value) for name, value in rows]
 
-    def _matching_sources(self, current: str) -> list[tuple[str, str]]:
-        rows = self.retriever.view.matching_articles(current, 25)
+    def _matching_sources(self, current: str, scopes: frozenset[str]) -> list[tuple[str, str]]:
+        rows = self.retriever.view.matching_articles(current, 25, scopes)
         out = []
         for title, where in rows:
             value = where if len(where) <= 100 else "*" + where[-99:]  # a glob on the tail
@@ -202,9 +205,10 @@ class AskCog(IndexCog):
                 delete_after=min(wait, 30),
             )
             return
+        filters = Filters(scopes=reading_scopes(message.guild.id if message.guild else None))
         async with message.channel.typing():
-            result, fresh = await self.run_answer(question, None, context)
-        view = AnswerView(self, result, None)
+            result, fresh = await self.run_answer(question, filters, context)
+        view = AnswerView(self, result, filters)
         embed = self.embed_for(result, fresh)
         target = await self._thread_for(message, question)
         if target is not None:
