@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index import Answer, Filters, answer
+from index import Answer, Filters, answer, reading_scopes
 from index.answering import NO_WORDS, strip_markup
 
 from .base import NO_MENTIONS, IndexCog, apologise, error_reply, send_private
@@ -188,7 +188,8 @@ class AskCog(IndexCog):
             )
             return
         await interaction.response.defer(thinking=True)
-        filters = Filters(source=source) if source else None
+        # Shared articles and this server's own (a DM: shared only), also for "More quotes".
+        filters = Filters(source=source or None, scopes=reading_scopes(interaction.guild_id))
         notice = InteractionNotice(interaction)
         result, fresh = await self.run_answer(
             question, filters, asked=Asked.of(interaction), on_queued=notice
@@ -202,13 +203,15 @@ class AskCog(IndexCog):
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         try:
-            rows = await self.read(self._matching_sources, current)
+            rows = await self.read(
+                self._matching_sources, current, reading_scopes(interaction.guild_id)
+            )
         except IndexUnavailable:
             return []  # no choices; the question itself will say why
         return [app_commands.Choice(name=shorten(name, 100), value=value) for name, value in rows]
 
-    def _matching_sources(self, current: str) -> list[tuple[str, str]]:
-        rows = self.retriever.view.matching_articles(current, 25)
+    def _matching_sources(self, current: str, scopes: frozenset[str]) -> list[tuple[str, str]]:
+        rows = self.retriever.view.matching_articles(current, 25, scopes)
         out = []
         for title, where in rows:
             value = where if len(where) <= 100 else "*" + where[-99:]  # a glob on the tail
@@ -279,11 +282,12 @@ class AskCog(IndexCog):
         notice: ReplyNotice,
     ) -> None:
         asked = Asked(message.guild.id if message.guild else None, message.channel.id)
+        filters = Filters(scopes=reading_scopes(asked.server_id))
         async with message.channel.typing():
             result, fresh = await self.run_answer(
-                question, None, context, asked=asked, on_queued=notice
+                question, filters, context, asked=asked, on_queued=notice
             )
-        view = AnswerView(self, result, None)
+        view = AnswerView(self, result, filters)
         embed = self.embed_for(result, fresh)
         target = await self._thread_for(message, question)
         if target is not None:

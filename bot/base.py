@@ -44,11 +44,13 @@ class IndexCog(commands.Cog):
     async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         return await self.bot.index_health.call(fn, *args, **kwargs)
 
-    def _freshness(self) -> str:
-        """In a worker thread (``retriever.view`` reads the store's version)."""
+    def _freshness(self, articles: int | None = None) -> str:
+        """In a worker thread (``retriever.view`` reads the store's version). ``articles``:
+        the count to show (a server's own set); None: the whole index's."""
         m = self.retriever.view.manifest
         built = str(m.get("built_at", "?")).replace("T", " ").replace("Z", " UTC")
-        return f"{m.get('articles', 0):,} articles · index built {built}"
+        count = m.get("articles", 0) if articles is None else articles
+        return f"{count:,} articles · index built {built}"
 
 
 async def send_private(interaction: discord.Interaction, text: str) -> None:

@@ -14,12 +14,21 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from index import ArticlebotError, FileFailure, IndexBusyError, IndexReport, Settings, run_index
+from index import (
+    SHARED,
+    ArticlebotError,
+    ConfigError,
+    FileFailure,
+    IndexBusyError,
+    IndexReport,
+    Settings,
+    run_index,
+)
 
 from .render import safe
 
@@ -116,21 +125,26 @@ class Refresher:
         urls: Sequence[str] = (),
         remove_urls: Sequence[str] = (),
         *,
+        scope: str = SHARED,
         trigger: str = "command",
     ) -> IndexReport:
-        """Sync every source (plus ``urls``, minus ``remove_urls``) in a worker thread,
-        after any sync already running. Raises what ``run_index`` raises (ConfigError for
-        an unknown URL to remove, IndexBusyError when a CLI run holds the writer lock);
-        the outcome is recorded either way."""
+        """Sync every source (plus ``urls``, minus ``remove_urls``, both ``scope``'s: shared
+        or a server's id) in a worker thread, after any sync already running. Raises what
+        ``run_index`` raises (ConfigError for a URL ``scope`` does not hold or past its cap,
+        IndexBusyError when a CLI run holds the writer lock); the outcome is recorded either
+        way."""
         async with self.lock:
             self.last_started = datetime.now(UTC)
             started = time.monotonic()
             try:
-                report = await asyncio.to_thread(self._run, list(urls), list(remove_urls))
+                report = await asyncio.to_thread(self._run, list(urls), list(remove_urls), scope)
             except BaseException as exc:
-                self.last_finished = datetime.now(UTC)
-                self.last_error = _describe(exc)
-                self._on_finish(trigger, False)
+                # A command refused (a URL its server does not hold, a cap) ran no sync: its
+                # user is told, and /about in every server must not show another's URLs.
+                if not (trigger == "command" and isinstance(exc, ConfigError)):
+                    self.last_finished = datetime.now(UTC)
+                    self.last_error = _describe(exc)
+                    self._on_finish(trigger, False)
                 raise
             self.last_finished = datetime.now(UTC)
             self.last_error = None
@@ -144,10 +158,12 @@ class Refresher:
             )
             return report
 
-    def _run(self, urls: list[str], remove_urls: list[str]) -> IndexReport:
+    def _run(self, urls: list[str], remove_urls: list[str], scope: str) -> IndexReport:
         """In the worker thread: the sync, then the switch to what it published."""
         indexer = self._indexer or run_index
-        report = indexer(self.settings, self._embedder(), urls=urls, remove_urls=remove_urls)
+        report = indexer(
+            self.settings, self._embedder(), urls=urls, remove_urls=remove_urls, scope=scope
+        )
         if self._reload is not None:
             try:
                 self._reload()
@@ -214,9 +230,10 @@ def _describe(exc: BaseException) -> str:
 
 
 # --- what the bot shows ------------------------------------------------------------------------
-def sync_status(refresher: Refresher) -> str:
+def sync_status(refresher: Refresher, visible: Collection[str] | None = None) -> str:
     """/about's lines on syncing: the last sync, the next one. Bounded (under ~1,200
-    characters) and escaped: failure paths and reasons come from the web."""
+    characters) and escaped: failure paths and reasons come from the web. ``visible``: the
+    web sources the asker sees (None: all); failed pages of other sites are not named."""
     from discord.utils import format_dt
 
     lines: list[str] = []
@@ -230,12 +247,7 @@ def sync_status(refresher: Refresher) -> str:
             f"failed {last.failed}"
             + (f" · skipped {last.skipped} (robots.txt)" if last.skipped else "")
         )
-        for failure in last.failures[:3]:
-            lines.append(
-                f"• {safe(failure.path, 120, inline=True)} — {safe(failure.reason, 150, inline=True)}"
-            )
-        if last.failed > 3:
-            lines.append(f"• … and {last.failed - 3} more")
+        lines.extend(_failure_lines(last, visible))
     if refresher.last_error is not None and refresher.last_finished is not None:
         lines.append(
             f"**Last sync failed:** {format_dt(refresher.last_finished, 'R')} — "
@@ -252,14 +264,35 @@ def sync_status(refresher: Refresher) -> str:
     return "\n".join(lines)
 
 
-def added_text(url: str, report: IndexReport, counts: dict[str, int], known: bool) -> str:
-    """The reply to /sources add: what the source brought, and what failed for it."""
+def _failure_lines(last: SyncResult, visible: Collection[str] | None) -> list[str]:
+    """The first failed pages of the last sync; with ``visible``, only files and pages of
+    those sources' sites (a server must not learn what another one indexes)."""
+    sites = None if visible is None else {_origin(u) for u in visible}
+    shown = [
+        f for f in last.failures if sites is None or "://" not in f.path or _origin(f.path) in sites
+    ]
+    lines = [
+        f"• {safe(f.path, 120, inline=True)} — {safe(f.reason, 150, inline=True)}"
+        for f in shown[:3]
+    ]
+    if sites is None and last.failed > 3:
+        lines.append(f"• … and {last.failed - 3} more")
+    return lines
+
+
+def added_text(
+    url: str, report: IndexReport, counts: dict[str, int], known: bool, where: str = ""
+) -> str:
+    """The reply to /sources add: what the source brought, and what failed for it;
+    ``where``: a line on who sees it (shared or this server only)."""
     verb = "Re-synced" if known else "Added"
     lines = [
         f"{verb} {safe(url, 300, inline=True)}: {counts.get(url, 0)} article(s) from it are indexed "
         f"(this sync: added {report.added}, updated {report.updated}, "
         f"removed {report.removed})."
     ]
+    if where:
+        lines.append(where)
     run = report.web.get(url) or {}
     if run.get("error"):
         lines.append(f"The source failed: {safe(str(run['error']), 300, inline=True)}")

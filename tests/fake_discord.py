@@ -292,7 +292,8 @@ def _callback_response(
 
 
 class FakeDiscord:
-    """A fake Discord REST API and gateway for one bot, one guild and one text channel.
+    """A fake Discord REST API and gateway for one bot, one guild and one text channel (more
+    guilds: :meth:`add_guild`).
 
     Ids of the fixed world: :attr:`bot_user_id`, :attr:`application_id`, :attr:`guild_id`
     (also the @everyone role id), :attr:`channel_id` (text channel ``#general``), :attr:`user_id`
@@ -371,6 +372,8 @@ class FakeDiscord:
         self.dm_channel_id: int = self._new_id()
         self.guild_name = guild_name
         self._guild_joined_at = _iso(datetime.now(UTC))
+        self._guild_names: dict[int, str] = {self.guild_id: guild_name}
+        self._granted: dict[tuple[int, int], int] = {}  # (guild, user): permissions
 
         self._add_user(self.bot_user_id, bot_name, bot=True)
         self._add_user(self.user_id, user_name, bot=False)
@@ -881,6 +884,28 @@ class FakeDiscord:
             self._add_user(user_id, username, bot=bot)
         return user_id
 
+    def add_guild(self, name: str, *, channel_name: str = "general") -> tuple[int, int]:
+        """Add another guild with one text channel; return (guild id, channel id).
+
+        Every user is a member of every guild, and :attr:`user_id` owns them all. Add guilds
+        before the bot connects to have them in READY and GUILD_CREATE. An interaction or
+        message in the channel is in that guild (``channel_id=``).
+        """
+        with self._lock:
+            guild_id, channel_id = self._new_id(), self._new_id()
+            self._guild_names[guild_id] = name
+            channel = copy.deepcopy(self._channels[self.channel_id])
+            channel.update(id=str(channel_id), guild_id=str(guild_id), name=channel_name)
+            channel["last_message_id"] = None
+            self._channels[channel_id] = channel
+        return guild_id, channel_id
+
+    def grant(self, user_id: int, permissions: int, *, guild_id: int | None = None) -> None:
+        """Give a member ``permissions`` (on top of @everyone's) in a guild (default:
+        :attr:`guild_id`), as a role would; interactions carry them from then on."""
+        with self._lock:
+            self._granted[(guild_id or self.guild_id, user_id)] = permissions
+
     def user_payload(self, user_id: int | None = None) -> Json:
         """User object of a known user (default: :attr:`user_id`)."""
         with self._lock:
@@ -955,9 +980,9 @@ class FakeDiscord:
             "bot": self._client_user(),
         }
 
-    def _everyone_role(self) -> Json:
+    def _everyone_role(self, guild_id: int) -> Json:
         return {
-            "id": str(self.guild_id),
+            "id": str(guild_id),
             "name": "@everyone",
             "color": 0,
             "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
@@ -971,10 +996,12 @@ class FakeDiscord:
             "flags": 0,
         }
 
-    def _guild(self, *, full: bool) -> Json:
+    def _guild(self, *, full: bool, guild_id: int | None = None) -> Json:
+        guild_id = guild_id or self.guild_id
+        mine = [c for c in self._channels.values() if c.get("guild_id") == str(guild_id)]
         guild: Json = {
-            "id": str(self.guild_id),
-            "name": self.guild_name,
+            "id": str(guild_id),
+            "name": self._guild_names[guild_id],
             "icon": None,
             "splash": None,
             "discovery_splash": None,
@@ -988,12 +1015,12 @@ class FakeDiscord:
             "explicit_content_filter": 0,
             "mfa_level": 0,
             "nsfw_level": 0,
-            "roles": [self._everyone_role()],
+            "roles": [self._everyone_role(guild_id)],
             "emojis": [],
             "stickers": [],
             "features": [],
             "application_id": None,
-            "system_channel_id": str(self.channel_id),
+            "system_channel_id": next(c["id"] for c in mine if c["type"] == 0),
             "system_channel_flags": 0,
             "rules_channel_id": None,
             "public_updates_channel_id": None,
@@ -1006,8 +1033,8 @@ class FakeDiscord:
             "preferred_locale": "en-US",
         }
         if full:
-            channels = [copy.deepcopy(c) for c in self._channels.values() if c["type"] in (0, 2)]
-            threads = [copy.deepcopy(c) for c in self._channels.values() if c["type"] in (11, 12)]
+            channels = [copy.deepcopy(c) for c in mine if c["type"] in (0, 2)]
+            threads = [copy.deepcopy(c) for c in mine if c["type"] in (11, 12)]
             guild.update(
                 joined_at=self._guild_joined_at,
                 large=False,
@@ -1047,10 +1074,12 @@ class FakeDiscord:
         channel = self._channels.get(channel_id)
         if channel is None or channel["type"] in (1, 3):
             return None
-        return self.guild_id
+        return int(channel.get("guild_id") or self.guild_id)
 
-    def _member_permissions(self, user_id: int) -> int:
-        return discord.Permissions.all().value if user_id == self.user_id else EVERYONE_PERMISSIONS
+    def _member_permissions(self, user_id: int, guild_id: int | None = None) -> int:
+        if user_id == self.user_id:  # the owner of every guild
+            return discord.Permissions.all().value
+        return EVERYONE_PERMISSIONS | self._granted.get((guild_id or self.guild_id, user_id), 0)
 
     def _mentions_in(self, content: str, guild_id: int | None) -> list[Json]:
         mentioned: list[Json] = []
@@ -1329,7 +1358,7 @@ class FakeDiscord:
                     resolved.setdefault("users", {})[str(snowflake)] = self.user_payload(snowflake)
                     if guild_id is not None and snowflake in self._members:
                         member = self.member_payload(snowflake, with_user=False)
-                        member["permissions"] = str(self._member_permissions(snowflake))
+                        member["permissions"] = str(self._member_permissions(snowflake, guild_id))
                         resolved.setdefault("members", {})[str(snowflake)] = member
                 elif option_type == 7 and snowflake in self._channels:
                     channel = self.channel_payload(snowflake)
@@ -1370,7 +1399,7 @@ class FakeDiscord:
         }
         if guild_id is not None:
             member = self.member_payload(user_id)
-            member["permissions"] = str(self._member_permissions(user_id))
+            member["permissions"] = str(self._member_permissions(user_id, guild_id))
             payload.update(
                 guild_id=str(guild_id),
                 guild={"id": str(guild_id), "locale": "en-US", "features": []},
@@ -1568,7 +1597,7 @@ class FakeDiscord:
         guild = request.params.get("guild")
         if guild is None:
             return None, None
-        if int(guild) != self.guild_id:
+        if int(guild) not in self._guild_names:
             return None, _error(403, 50001, "Missing Access")
         return int(guild), None
 
@@ -1926,13 +1955,14 @@ class FakeDiscord:
         return message, None
 
     def _get_guild(self, request: _Request) -> _Reply:
-        if int(request.params["guild"]) != self.guild_id:
+        guild_id = int(request.params["guild"])
+        if guild_id not in self._guild_names:
             return _error(404, 10004, "Unknown Guild")
-        return _Reply(200, self._guild(full=False))
+        return _Reply(200, self._guild(full=False, guild_id=guild_id))
 
     def _get_member(self, request: _Request) -> _Reply:
         user_id = int(request.params["user_id"])
-        if int(request.params["guild"]) != self.guild_id:
+        if int(request.params["guild"]) not in self._guild_names:
             return _error(404, 10004, "Unknown Guild")
         if user_id not in self._members:
             return _error(404, 10007, "Unknown Member")
@@ -2035,7 +2065,7 @@ class FakeDiscord:
         thread: Json = {
             "id": str(thread_id),
             "type": thread_type,
-            "guild_id": str(self.guild_id),
+            "guild_id": str(self._guild_of(channel_id)),
             "parent_id": str(channel_id),
             "owner_id": str(self.bot_user_id),
             "name": str(name),
@@ -2153,7 +2183,7 @@ class FakeDiscord:
             ready: Json = {
                 "v": 10,
                 "user": self._client_user(),
-                "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+                "guilds": [{"id": str(g), "unavailable": True} for g in self._guild_names],
                 "session_id": session.session_id,
                 "session_type": "normal",
                 "resume_gateway_url": self.gateway_url,
@@ -2171,9 +2201,10 @@ class FakeDiscord:
             }
             if shard_list is not None:
                 ready["shard"] = shard_list
-            guild = self._guild(full=True)
+            guilds = [self._guild(full=True, guild_id=g) for g in self._guild_names]
         await self._send_dispatch(conn, "READY", ready)
-        await self._send_dispatch(conn, "GUILD_CREATE", guild)
+        for guild in guilds:
+            await self._send_dispatch(conn, "GUILD_CREATE", guild)
         self._notify()
 
     async def _resume(self, conn: GatewayConnection, data: Json) -> None:

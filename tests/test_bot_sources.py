@@ -275,7 +275,10 @@ async def test_remove_drops_the_articles(fake: FakeDiscord, site: Site, tmp_path
         assert "is not an indexed web source" in unknown and feed in unknown, unknown
 
         reply = await _private_reply(fake, "sources remove", {"url": feed})
-        assert reply == f"Removed {feed}: 2 article(s) dropped; 0 web source(s) left.", reply
+        assert reply == (
+            f"Removed {feed} from the shared sources: 2 article(s) dropped; "
+            "0 web source(s) left there."
+        ), reply
         titles = await _listed_titles(fake)
         assert "Yukos unit buyer faces loan claim" not in titles
         assert "Ad sales boost Time Warner profit" in titles
