@@ -32,9 +32,10 @@ from bot.app import make_bot, serve
 from bot.base import RESTARTING
 from bot.client import ArticleBot
 from bot.logs import setup_logging
-from index.errors import ConfigError
+from index.errors import ConfigError, IndexBusyError
 from index.retrieval import Retriever
 from index.settings import Settings
+from index.stores import open_store
 
 from .bot_helpers import (
     QUESTION_YUKOS,
@@ -203,8 +204,10 @@ async def test_metrics_count_questions_votes_and_syncs(
         fake.dispatch("INTERACTION_CREATE", click)
         await fake.wait_for_request_async("POST", _callback_path(click))
         await bot.refresher.sync_now()  # a command's sync: the corpus again
-        with pytest.raises(ConfigError):  # a URL that is no source: a failed sync
+        with pytest.raises(ConfigError):  # a URL that is no source: refused, no sync
             await bot.refresher.sync_now(remove_urls=["https://nowhere.example/"])
+        with open_store(settings).writer_lock(), pytest.raises(IndexBusyError):
+            await bot.refresher.sync_now()  # another writer holds the index: a failed sync
         scraped = await _get(bot, "/metrics")
 
     assert scraped.status_code == 200
