@@ -184,6 +184,7 @@ def main() -> None:
             from benchmarks.postgres import new_database
             from index.devtools.pgserver import create_cluster
 
+            out_dir.mkdir(parents=True, exist_ok=True)
             cluster = create_cluster(out_dir / "pg")
             url = new_database(cluster, "scopes")
         settings = settings.model_copy(update={"database_url": SecretStr(url)})

@@ -144,7 +144,10 @@ class AskCog(IndexCog):
         exclude: tuple[tuple[str, int, int], ...],
     ) -> tuple[Answer, str]:
         result = answer(self.retriever, question, filters, context=context, exclude=exclude)
-        return result, self._freshness()
+        scopes = filters.scopes if filters else None
+        # The count of what this server reads, not of every server's articles.
+        count = None if scopes is None else self.retriever.view.articles_page(0, 0, scopes)[0]
+        return result, self._freshness(count)
 
     def embed_for(self, result: Answer, freshness: str) -> discord.Embed:
         return to_discord(render_answer(result, freshness))

@@ -214,6 +214,7 @@ async def _check_isolation(fake: FakeDiscord, site: Site, settings: Settings) ->
 
         _, body = await _ask(fake, QUESTION_YUKOS, world.channel_b)
         seen_in_b = [_text(body)]
+        assert _embed(body)["footer"]["text"].startswith("1 articles ·")  # not A's too
         message, body = await _ask(fake, QUESTION_SHARED, world.channel_b)  # ...not in B
         assert SHARED_QUOTE in _text(body)
         seen_in_b += [_text(body), *await _more_quotes(fake, message, body)]

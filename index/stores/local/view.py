@@ -197,12 +197,19 @@ class LocalView:
         conn = self.conn()
         params: list[Any] = []
         where = "WHERE " + scope if (scope := self._scope_sql(scopes, params)) else ""
-        total = conn.execute(f"SELECT count(*) FROM articles a {where}", params).fetchone()[0]
+        total = self._article_count(scopes)
         rows = conn.execute(
             f"SELECT title, date FROM articles a {where} ORDER BY title LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
         return int(total), [(r[0], r[1]) for r in rows]
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - one view per generation, closed with it
+    def _article_count(self, scopes: frozenset[str] | None) -> int:
+        params: list[Any] = []
+        where = "WHERE " + scope if (scope := self._scope_sql(scopes, params)) else ""
+        sql = f"SELECT count(*) FROM articles a {where}"
+        return int(self.conn().execute(sql, params).fetchone()[0])
 
     def matching_articles(
         self, text: str, limit: int, scopes: frozenset[str] | None = None

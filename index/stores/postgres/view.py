@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -153,12 +154,18 @@ class PostgresView:
     ) -> tuple[int, list[tuple[str, str | None]]]:
         params: list[Any] = []
         where = "WHERE " + scope if (scope := self._scope_sql(scopes, params)) else ""
-        total = self._rows(f"SELECT count(*) FROM articles a {where}", params)[0][0]
+        total = self._article_count(scopes)
         rows = self._rows(
             f"SELECT title, date FROM articles a {where} ORDER BY title LIMIT %s OFFSET %s",
             [*params, limit, offset],
         )
         return int(total), [(r[0], r[1]) for r in rows]
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - one view per generation, closed with it
+    def _article_count(self, scopes: frozenset[str] | None) -> int:
+        params: list[Any] = []
+        where = "WHERE " + scope if (scope := self._scope_sql(scopes, params)) else ""
+        return int(self._rows(f"SELECT count(*) FROM articles a {where}", params)[0][0])
 
     def matching_articles(
         self, text: str, limit: int, scopes: frozenset[str] | None = None
