@@ -49,6 +49,11 @@ class Settings(BaseSettings):
         "quality on the benchmark; see benchmarks/README.md). device=cuda always embeds "
         "with torch.",
     )
+    models_dir: Path | None = Field(
+        None,
+        description="Where the ONNX exports are cached. Unset: INDEX_DIR/models. A container "
+        "image sets it to the exports it made at build time, outside the index volume.",
+    )
     batch_size: int = Field(32, ge=1, le=4096, description="Passages per embedding batch.")
     chunk_tokens: int = Field(
         160,
@@ -184,6 +189,7 @@ class Settings(BaseSettings):
         "database_url",
         "database_read_url",
         "http_addr",
+        "models_dir",
         mode="before",
     )
     @classmethod
@@ -194,6 +200,11 @@ class Settings(BaseSettings):
     def effective_backend(self) -> str:
         """The backend that embeds: ``backend``, but torch on CUDA."""
         return "torch" if self.device == "cuda" else self.backend
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """Where the ONNX exports are cached: ``models_dir``, else INDEX_DIR/models."""
+        return self.models_dir if self.models_dir is not None else self.index_dir / "models"
 
     @property
     def abstain_threshold(self) -> float:

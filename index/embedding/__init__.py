@@ -75,7 +75,7 @@ def make_question_embedder(settings: Settings, path: Path = TUNING_PATH) -> Embe
 
     return OnnxEmbedder(
         settings.model,
-        cache_root=settings.index_dir / "models",
+        cache_root=settings.model_cache_dir,
         quantized=settings.backend == "onnx-int8",
         batch_size=settings.batch_size,
         tuning=tuning,

@@ -63,7 +63,7 @@ class OnnxEmbedder:
     def from_settings(cls, settings: Settings) -> OnnxEmbedder:
         return cls(
             settings.model,
-            cache_root=settings.index_dir / "models",
+            cache_root=settings.model_cache_dir,
             quantized=settings.backend == "onnx-int8",
             batch_size=settings.batch_size,
         )
