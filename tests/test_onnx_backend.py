@@ -80,6 +80,18 @@ def test_manifest_records_backend_and_refuses_another_kind(settings: Settings) -
     assert Snapshot.open(settings.index_dir).manifest["backend"] == "onnx"
 
 
+def test_an_empty_index_records_its_backend_and_takes_any(settings: Settings) -> None:
+    run_index(settings, BackendHashEmbedder("onnx-int8"))  # an empty corpus folder
+    manifest = Snapshot.open(settings.index_dir).manifest
+    assert (manifest["passages"], manifest["backend"]) == (0, "onnx-int8")
+    Retriever(settings, BackendHashEmbedder("onnx-int8")).warm_up()
+    del manifest["backend"]  # as an empty index written before this fix recorded it
+    check_compatible(manifest, manifest["model"], backend="onnx-int8")
+    write(settings.corpus[0] / "a.txt", ARTICLE_A)
+    assert run_index(settings, BackendHashEmbedder("torch")).added == 1  # nothing to re-embed
+    assert Snapshot.open(settings.index_dir).manifest["backend"] == "torch"
+
+
 def test_torch_and_fp32_onnx_indexes_are_interchangeable(settings: Settings) -> None:
     _index(settings, "torch")
     Retriever(settings, BackendHashEmbedder("onnx")).warm_up()
@@ -92,7 +104,7 @@ def test_torch_and_fp32_onnx_indexes_are_interchangeable(settings: Settings) -> 
 
 
 def test_check_compatible_backend_rules() -> None:
-    base = {"schema_version": SCHEMA_VERSION, "model": "m", "dimension": 3}
+    base = {"schema_version": SCHEMA_VERSION, "model": "m", "dimension": 3, "passages": 5}
     check_compatible(base, "m", 3, backend="onnx")  # written before backends: torch
     with pytest.raises(IndexMismatchError, match="torch backend"):
         check_compatible(base, "m", 3, backend="onnx-int8")

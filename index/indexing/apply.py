@@ -111,8 +111,11 @@ def _manifest(
     }
     if embedded:
         manifest["token_limit"] = embedder.max_tokens
-        if (backend := embedder_backend(embedder)) is not None:
-            manifest["backend"] = backend  # the kind of vectors (see store.VECTOR_KINDS)
+    # An index that holds no vectors yet is of this backend's kind; left unset, it would
+    # read as a legacy torch index and refuse the backend that will fill it.
+    backend = embedder_backend(embedder)
+    if backend is not None and (embedded or not writer.manifest().get("passages")):
+        manifest["backend"] = backend  # the kind of vectors (see store.VECTOR_KINDS)
     return manifest
 
 

@@ -66,6 +66,8 @@ def check_compatible(
     built_backend = manifest.get("backend", LEGACY_BACKEND)
     if backend is None or built_backend is None or backend == built_backend:
         return
+    if not manifest.get("passages"):  # no vectors yet: any backend may fill it
+        return
     if VECTOR_KINDS.get(backend, backend) != VECTOR_KINDS.get(built_backend, built_backend):
         same_kind = sorted(
             b for b, k in VECTOR_KINDS.items() if k == VECTOR_KINDS.get(built_backend)
