@@ -3,6 +3,7 @@ bundled MiniLM for questions, and one per cross-validation fold for the held-out
 
     python benchmarks/fit_question_encoder.py          # the folds, then the shipped one
     python benchmarks/fit_question_encoder.py --folds-only
+    python benchmarks/fit_question_encoder.py --resume   # keep the fold files already fitted
     python benchmarks/fit_question_encoder.py --out /tmp/candidate.npz  # not over the shipped
 
 Training data come from the benchmark index (``benchmarks/quality.py`` builds it) through
@@ -135,6 +136,9 @@ def main() -> None:
     parser.add_argument("--index-dir", type=Path, default=WORK / "quality" / "onnx-int8")
     parser.add_argument("--folds-only", action="store_true", help="don't write the shipped one")
     parser.add_argument("--out", type=Path, default=TUNING_PATH, help="the all-train encoder")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep fold encoders already fitted (same seed)"
+    )
     args = parser.parse_args()
     retriever = fit_ranker.open_benchmark_retriever(args.index_dir, tuned=False)
     questions = ranker_cv.load_train_questions()
@@ -142,6 +146,9 @@ def main() -> None:
     FOLD_DIR.mkdir(parents=True, exist_ok=True)
     everyone = list(range(len(questions)))
     for k, fold in enumerate(ranker_cv.grouped_folds(questions)):
+        if args.resume and fold_path(k).exists():
+            print(f"fold {k}: kept {fold_path(k)}", flush=True)
+            continue
         t = time.perf_counter()
         held = set(fold)
         train = samples(retriever, questions, [i for i in everyone if i not in held])

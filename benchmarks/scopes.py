@@ -24,6 +24,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -159,6 +160,21 @@ def measure(settings: object, scopes: int, rounds: int) -> dict[str, object]:
     return out
 
 
+def scratch_cluster(data_dir: Path) -> tuple[Any, str, bool]:
+    """A local PostgreSQL cluster in ``data_dir`` (made on the first run, started again
+    on later ones), its benchmark database's URL, and whether that database is new."""
+    from benchmarks.postgres import new_database
+    from index.devtools.pgserver import create_cluster, open_cluster
+
+    if (data_dir / "PG_VERSION").exists():
+        cluster = open_cluster(data_dir)
+        cluster.start()
+        return cluster, str(cluster.url_for("scopes")), False
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    cluster = create_cluster(data_dir)
+    return cluster, new_database(cluster, "scopes"), True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--passages", type=int, default=100_000)
@@ -177,27 +193,19 @@ def main() -> None:
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, index_dir=out_dir, backend="onnx-int8", device="cpu"
     )
-    cluster = None
+    cluster, fresh = None, True
     if args.store == "postgres":
         url = args.database_url
-        if url is None:  # a throwaway cluster, as benchmarks/postgres.py makes
-            from benchmarks.postgres import new_database
-            from index.devtools.pgserver import create_cluster
-
-            out_dir.mkdir(parents=True, exist_ok=True)
-            cluster = create_cluster(out_dir / "pg")
-            url = new_database(cluster, "scopes")
+        if url is None:  # a throwaway cluster, as benchmarks/postgres.py makes; kept
+            cluster, url, fresh = scratch_cluster(out_dir / "pg")
         settings = settings.model_copy(update={"database_url": SecretStr(url)})
     # The ONNX export of the source index, so the questions embed without a new export.
     models = out_dir / "models"
     if not models.exists():
         out_dir.mkdir(parents=True, exist_ok=True)
         models.symlink_to(SOURCE / "models")
-    built = (
-        build(settings, args.passages, args.scopes)
-        if args.store == "postgres" or not (out_dir / "CURRENT").exists()
-        else {"build_s": 0.0}
-    )
+    done = (out_dir / "CURRENT").exists() if args.store == "local" else not fresh
+    built = {"build_s": 0.0} if done else build(settings, args.passages, args.scopes)
     try:
         result = {**built, **measure(settings, args.scopes, args.rounds)}
     finally:

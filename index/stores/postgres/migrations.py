@@ -71,6 +71,19 @@ CREATE TABLE web_scopes (url text NOT NULL, scope text NOT NULL, PRIMARY KEY (ur
 CREATE INDEX web_scopes_scope ON web_scopes (scope);
 """,
     ),
+    (
+        3,
+        """
+-- Each article's scopes, derived from web_listed and web_scopes at every publish (an
+-- article no source lists is shared): a filtered search looks an article up by key.
+CREATE TABLE article_scopes (
+    article_id text NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+    scope text NOT NULL,
+    PRIMARY KEY (article_id, scope)
+);
+CREATE INDEX article_scopes_scope ON article_scopes (scope);
+""",
+    ),
 ]
 
 

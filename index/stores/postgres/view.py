@@ -33,12 +33,12 @@ class PostgresView:
         self._scoped = self._has_scopes()
 
     def _has_scopes(self) -> bool:
-        """Whether any source belongs to a scope other than shared (else a filter that
+        """Whether any article belongs to a scope other than shared (else a filter that
         includes shared allows everything, and costs nothing)."""
         with self.store.reading() as conn:
             row = conn.execute(
-                "SELECT to_regclass('web_scopes') IS NOT NULL AND EXISTS "
-                "(SELECT 1 FROM web_scopes WHERE scope <> %s)",
+                "SELECT to_regclass('article_scopes') IS NOT NULL AND EXISTS "
+                "(SELECT 1 FROM article_scopes WHERE scope <> %s)",
                 (SHARED,),
             ).fetchone()
         return bool(row and row[0])
@@ -183,16 +183,14 @@ class PostgresView:
         return [(r[0], r[1]) for r in rows]
 
     def scope_counts(self) -> dict[str, tuple[int, int]]:
-        scoped = f"LEFT JOIN ({web_sql.PAGE_SCOPES}) ps ON ps.page = a.file" if self._scoped else ""
-        scope = "coalesce(ps.scope, %s)" if scoped else "%s"
+        if not self._scoped:  # every article is shared
+            articles = int(self.manifest.get("articles", 0))
+            return {SHARED: (articles, int(self.manifest.get("passages", 0)))} if articles else {}
         rows = self._rows(
-            "SELECT scope, count(*), sum(n) FROM ("
-            f"SELECT DISTINCT a.id, {scope} AS scope, coalesce(pc.n, 0) AS n FROM articles a "
-            f"{scoped} LEFT JOIN (SELECT article_id, count(*) AS n FROM passages "
-            "GROUP BY article_id) pc ON pc.article_id = a.id) t GROUP BY scope",
-            (SHARED,),
+            "SELECT s.scope, count(DISTINCT s.article_id), count(p.id) FROM article_scopes s "
+            "LEFT JOIN passages p ON p.article_id = s.article_id GROUP BY s.scope"
         )
-        return {r[0]: (int(r[1]), int(r[2] or 0)) for r in rows}
+        return {r[0]: (int(r[1]), int(r[2])) for r in rows}
 
     def _scope_sql(self, scopes: frozenset[str] | None, params: list[Any]) -> str | None:
         """The condition on articles ``a`` for ``scopes`` (None: no condition needed)."""
@@ -201,13 +199,10 @@ class PostgresView:
         if not self._scoped:  # every article is shared
             return None if SHARED in scopes else "false"
         params.append(sorted(scopes))
-        in_scope = (
-            f"EXISTS (SELECT 1 FROM ({web_sql.PAGE_SCOPES}) ps "
-            "WHERE ps.page = a.file AND ps.scope = ANY(%s))"
+        return (
+            "EXISTS (SELECT 1 FROM article_scopes s WHERE s.article_id = a.id "
+            "AND s.scope = ANY(%s))"
         )
-        if SHARED not in scopes:
-            return in_scope
-        return f"(NOT EXISTS (SELECT 1 FROM web_listed l WHERE l.page = a.file) OR {in_scope})"
 
     def _filter_sql(self, filters: Filters | None) -> tuple[str, list[Any]]:
         """A WHERE clause on ``a`` (articles) for the filters, like the local store's."""

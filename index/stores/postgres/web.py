@@ -23,6 +23,25 @@ PAGE_SCOPES = (
 )
 
 
+#: Each article's scopes as they should be: those of the pages it was read from.
+WANTED_SCOPES = (
+    "SELECT DISTINCT a.id AS article_id, coalesce(ps.scope, 'shared') AS scope "
+    f"FROM articles a LEFT JOIN ({PAGE_SCOPES}) ps ON ps.page = a.file"
+)
+
+
+def update_article_scopes(conn: psycopg.Connection[Any]) -> None:
+    """Bring ``article_scopes`` in line with the articles and web state of this
+    transaction, writing only what changed."""
+    conn.execute(
+        f"DELETE FROM article_scopes s WHERE NOT EXISTS (SELECT 1 FROM ({WANTED_SCOPES}) w "
+        "WHERE w.article_id = s.article_id AND w.scope = s.scope)"
+    )
+    conn.execute(
+        f"INSERT INTO article_scopes (article_id, scope) {WANTED_SCOPES} ON CONFLICT DO NOTHING"
+    )
+
+
 def read_scopes(rows: Rows) -> dict[str, frozenset[str]]:
     """Each source's scopes; empty for a database the next writer has yet to migrate."""
     import psycopg

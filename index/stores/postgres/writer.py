@@ -32,8 +32,8 @@ class PostgresWriter:
         migrate(self.conn)
         if fresh:
             self.conn.execute(
-                "TRUNCATE articles, passages, passage_terms, sentences, files, roots, term_stats, "
-                "web_sources, web_fetches, web_listed"
+                "TRUNCATE articles, article_scopes, passages, passage_terms, sentences, files, "
+                "roots, term_stats, web_sources, web_scopes, web_fetches, web_listed"
             )
             self.conn.execute("DELETE FROM manifest WHERE key <> 'generation'")
         old = self.conn.execute("SELECT value FROM manifest WHERE key = 'generation'").fetchone()
@@ -187,6 +187,7 @@ class PostgresWriter:
         grown past ``ann_threshold`` (None: the store's default), write the manifest and
         commit: readers see it all."""
         counts = self._update_statistics()
+        web_sql.update_article_scopes(self.conn)
         threshold = ann_threshold or pg_vectors.DEFAULT_ANN_THRESHOLD
         index_type = self._vector_index(int(manifest["dimension"]), int(counts[1]), threshold)
         manifest = {
@@ -207,7 +208,7 @@ class PostgresWriter:
             )
         # Fresh statistics after a bulk load: stale ones made the planner misjudge the
         # lexical join (see benchmarks/README.md).
-        self.conn.execute("ANALYZE passages, passage_terms, term_stats, articles")
+        self.conn.execute("ANALYZE passages, passage_terms, term_stats, articles, article_scopes")
         self.conn.commit()
         self.conn.close()
         return manifest
