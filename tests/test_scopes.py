@@ -144,6 +144,11 @@ def test_plan_sources_caps_a_servers_sources_not_the_operators() -> None:
     assert [s.scopes for s in shared] == [{A}, {SHARED}]
     swap = plan_sources(old, ["https://a.example/2"], ["https://a.example/1"], A, max_sources=1)
     assert [s.url for s in swap] == ["https://a.example/2"]
+    with pytest.raises(ConfigError, match="a Discord server's own: add --server ID"):
+        plan_sources(old, [], ["https://a.example/1"], SHARED)
+    with pytest.raises(ConfigError) as refused:
+        plan_sources(old, [], ["https://a.example/1"], B)
+    assert "--server" not in str(refused.value)
 
 
 def test_a_servers_feed_fetches_a_capped_number_of_pages_a_sync(

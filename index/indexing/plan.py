@@ -74,8 +74,12 @@ def _check_removable(dropped: set[str], known: dict[str, WebSource], scope: str)
     if not unknown:
         return
     whose = "an indexed web source" if scope == SHARED else "a web source of this server"
+    # The operator may act for a server; a server is never told of another's sources.
+    servers = scope == SHARED and any(u in known for u in unknown)
+    hint = " It is a Discord server's own: add --server ID." if servers else ""
     raise ConfigError(
-        f"{', '.join(unknown)} is not {whose}; the web sources are: {', '.join(ours) or '(none)'}."
+        f"{', '.join(unknown)} is not {whose}; "
+        f"the web sources are: {', '.join(ours) or '(none)'}.{hint}"
     )
 
 
