@@ -66,10 +66,15 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.copy_from is not None:
         return copy_from(args, settings)
-    embedder = make_embedder(settings)
-    progress = make_progress(enabled=not args.json)
     paths, urls = split_sources(args.paths)
     remove, remove_urls = split_sources(args.remove)
+    if args.server and (paths or remove):
+        raise ConfigError(
+            "--server takes web sources only: folders and files are shared by every server. "
+            "Index them without --server."
+        )
+    embedder = make_embedder(settings)
+    progress = make_progress(enabled=not args.json)
     try:
         report = run_index(
             settings,

@@ -184,6 +184,9 @@ def test_cli_acts_for_a_server(
     assert [s["url"] for s in stats["sources"]] == [pages["yukos"]]
     assert (stats["server_articles"], stats["server_readable_articles"]) == (1, 3)
     assert stats["scopes"][A]["articles"] == 1 and stats["scopes"][SHARED]["articles"] == 2
+    folder = str(settings.corpus[0])
+    assert main(["index", folder, "--server", A, "--index-dir", str(scoped.index_dir)]) == 2
+    assert "--server takes web sources only" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
         main(["stats", "--server", "guild-1", "--index-dir", str(scoped.index_dir)])
     assert exit_.value.code == 2 and "is not a Discord server id" in capsys.readouterr().err
