@@ -117,7 +117,9 @@ def _field(embed: Json, name: str) -> str:
     return next(f["value"] for f in embed.get("fields") or [] if f["name"] == name)
 
 
-def _autocomplete_interaction(fake: FakeDiscord, question: str, source: str) -> Json:
+def _autocomplete_interaction(
+    fake: FakeDiscord, question: str, source: str, channel: int | None = None
+) -> Json:
     """An APPLICATION_COMMAND_AUTOCOMPLETE (type 4) interaction for /ask's source option.
 
     The fake accepts autocomplete callbacks (type 8) but has no public builder for these
@@ -133,10 +135,10 @@ def _autocomplete_interaction(fake: FakeDiscord, question: str, source: str) -> 
             {"name": "source", "type": 3, "value": source, "focused": True},
         ],
     }
+    channel = fake.channel_id if channel is None else channel
+    guild = int(fake.channel_payload(channel)["guild_id"])
     with fake._lock:
-        return fake._register_interaction(
-            4, data, fake.user_id, fake.channel_id, fake.guild_id, locale="en-US"
-        )
+        return fake._register_interaction(4, data, fake.user_id, channel, guild, locale="en-US")
 
 
 def _answers(fake: FakeDiscord, since: int = 0) -> list[RecordedRequest]:

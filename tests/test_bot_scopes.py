@@ -22,7 +22,14 @@ from index.retrieval import Retriever
 from index.settings import Settings
 
 from . import pg_cluster as fixtures
-from .bot_helpers import _answer_of, _bot_settings, _callback_path, _embed, serving
+from .bot_helpers import (
+    _answer_of,
+    _autocomplete_interaction,
+    _bot_settings,
+    _callback_path,
+    _embed,
+    serving,
+)
 from .fake_discord import FakeDiscord
 from .helpers import ARTICLE_A, ARTICLE_B, ARTICLE_C, HashEmbedder, write
 from .web_server import Site
@@ -171,21 +178,7 @@ async def _about(fake: FakeDiscord, world: World, channel: int | None) -> str:
 
 async def _completions(fake: FakeDiscord, current: str, channel: int) -> list[str]:
     """/ask's source autocomplete in ``channel``: the names offered."""
-    command = next(c for c in fake.commands() if c["name"] == "ask")
-    data = {
-        "id": command["id"],
-        "name": "ask",
-        "type": 1,
-        "options": [
-            {"name": "question", "type": 3, "value": QUESTION_YUKOS},
-            {"name": "source", "type": 3, "value": current, "focused": True},
-        ],
-    }
-    guild = int(fake.channel_payload(channel)["guild_id"])
-    with fake._lock:  # the fake has no public builder for autocomplete interactions
-        completion = fake._register_interaction(
-            4, data, fake.user_id, channel, guild, locale="en-US"
-        )
+    completion = _autocomplete_interaction(fake, QUESTION_YUKOS, current, channel)
     fake.dispatch("INTERACTION_CREATE", completion)
     callback = await fake.wait_for_request_async("POST", _callback_path(completion))
     assert callback.status == 200 and callback.json["type"] == 8
