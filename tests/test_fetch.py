@@ -355,7 +355,8 @@ def test_delay_between_starts_to_one_host(site: Site) -> None:
     assert elapsed >= 0.6
     assert tracker.peak <= 2
     gaps = [b - a for a, b in zip(tracker.starts, tracker.starts[1:], strict=False)]
-    assert len(gaps) == 3 and min(gaps) >= 0.18
+    # Arrivals, not sends: a new connection's setup can shift one arrival by tens of ms.
+    assert len(gaps) == 3 and min(gaps) >= 0.14 and sum(gaps) >= 0.55
 
 
 def test_at_most_two_requests_per_host_at_once(site: Site) -> None:
