@@ -39,9 +39,6 @@ EPOCHS = 8
 LEARNING_RATE = 1e-3
 TAU = 0.05  # softmax temperature over cosines (MiniLM's cosines span ~0.1-0.8)
 BATCH = 16
-#: A bbc-train question and a SQuAD one, as fit_ranker.py weighs them.
-REALISTIC_WEIGHT = 2.0
-SQUAD_WEIGHT = 0.5
 SEED = 0
 
 
@@ -53,13 +50,20 @@ class Sample:
     weight: float
 
 
-def fold_path(k: int) -> Path:
-    return FOLD_DIR / f"fold-{k}.npz"
+def fold_path(k: int, folder: Path = FOLD_DIR) -> Path:
+    return folder / f"fold-{k}.npz"
 
 
-def samples(retriever: Any, questions: list[Any], indices: list[int]) -> list[Sample]:
-    """The answerable questions among ``indices`` with a positive candidate."""
+def samples(
+    retriever: Any, questions: list[Any], indices: list[int], high_overlap_weight: float
+) -> list[Sample]:
+    """The answerable questions among ``indices`` with a positive candidate, weighed as
+    fit_ranker.py weighs them."""
     import numpy as np
+
+    from benchmarks.fit_ranker import FitConfig, question_weight
+
+    config = FitConfig(high_overlap_weight=high_overlap_weight)
 
     out = []
     for i in indices:
@@ -70,7 +74,7 @@ def samples(retriever: Any, questions: list[Any], indices: list[int]) -> list[Sa
         stored = retriever.view.sentences(pids)
         by_span = {(pid, s.start): s.vector for pid in pids for s in stored.get(pid, ())}
         vectors = np.stack([by_span[(c.hit.passage_id, c.start)] for c in q.ranked.candidates])
-        weight = SQUAD_WEIGHT if q.kind == "squad" else REALISTIC_WEIGHT
+        weight = question_weight(q, config)
         out.append(Sample(q.text, vectors.astype(np.float32), np.array(q.labels), weight))
     return out
 
@@ -139,23 +143,33 @@ def main() -> None:
     parser.add_argument(
         "--resume", action="store_true", help="keep fold encoders already fitted (same seed)"
     )
+    parser.add_argument(
+        "--high-overlap-weight",
+        type=float,
+        default=fit_ranker.HIGH_OVERLAP_WEIGHT,
+        help="how much an easy (high-overlap) bbc-train question counts",
+    )
+    parser.add_argument("--fold-dir", type=Path, default=FOLD_DIR, help="where the folds go")
     args = parser.parse_args()
     retriever = fit_ranker.open_benchmark_retriever(args.index_dir, tuned=False)
     questions = ranker_cv.load_train_questions()
     fit_ranker.collect(retriever, questions)
-    FOLD_DIR.mkdir(parents=True, exist_ok=True)
+    ranker_cv.mark_overlap(questions)
+    weight = args.high_overlap_weight
+    folder = args.fold_dir
+    folder.mkdir(parents=True, exist_ok=True)
     everyone = list(range(len(questions)))
     for k, fold in enumerate(ranker_cv.grouped_folds(questions)):
-        if args.resume and fold_path(k).exists():
-            print(f"fold {k}: kept {fold_path(k)}", flush=True)
+        if args.resume and fold_path(k, folder).exists():
+            print(f"fold {k}: kept {fold_path(k, folder)}", flush=True)
             continue
         t = time.perf_counter()
         held = set(fold)
-        train = samples(retriever, questions, [i for i in everyone if i not in held])
-        save_tuning(fold_path(k), fit(train), meta(len(train), f"CV fold {k} left out"))
+        train = samples(retriever, questions, [i for i in everyone if i not in held], weight)
+        save_tuning(fold_path(k, folder), fit(train), meta(len(train), f"CV fold {k} left out"))
         print(f"fold {k}: {len(train)} questions, {time.perf_counter() - t:.0f} s", flush=True)
     if not args.folds_only:
-        train = samples(retriever, questions, everyone)
+        train = samples(retriever, questions, everyone, weight)
         t = time.perf_counter()
         save_tuning(args.out, fit(train), meta(len(train), "bbc-train.jsonl + SQuAD dev"))
         print(f"wrote {args.out} ({len(train)} questions, {time.perf_counter() - t:.0f} s)")

@@ -46,6 +46,9 @@ FOLDS = 5
 SENTENCE_C = 0.03
 REALISTIC_WEIGHT = 2.0
 SQUAD_WEIGHT = 0.5
+#: A bbc-train question sharing more of its answer's words than the median one, against
+#: one sharing fewer: people's questions share fewer (bbc-train 0.34, bbc-dev 0.24).
+HIGH_OVERLAP_WEIGHT = 1.0
 EVIDENCE_C = 1.0
 #: Sentence features whose weight is fixed at 0: dropping each alone, and all together,
 #: cost nothing measurable in train-CV (``--search`` ablation, benchmarks/README.md).
@@ -74,6 +77,7 @@ class FitConfig:
     sentence_c: float = SENTENCE_C
     squad_weight: float = SQUAD_WEIGHT
     realistic_weight: float = REALISTIC_WEIGHT
+    high_overlap_weight: float = HIGH_OVERLAP_WEIGHT
     dropped: frozenset[str] = DROPPED
 
 
@@ -88,6 +92,7 @@ class Question:
     ranked: Any = None  # index.answering.gather(...) result
     texts: Any = None
     labels: tuple[bool, ...] = ()
+    high_overlap: bool = False  # shares more with its answer than the median question
 
     @property
     def answerable(self) -> bool:
@@ -153,12 +158,12 @@ def collect(
         )
 
 
-def fold_encoders(settings: Any) -> list[Any]:
+def fold_encoders(settings: Any, folder: Path | None = None) -> list[Any]:
     """The question encoders fitted without each fold (fit_question_encoder.py)."""
-    from benchmarks.fit_question_encoder import fold_path
+    from benchmarks.fit_question_encoder import FOLD_DIR, fold_path
     from index.embedding import make_question_embedder
 
-    paths = [fold_path(k) for k in range(FOLDS)]
+    paths = [fold_path(k, folder or FOLD_DIR) for k in range(FOLDS)]
     if not all(p.is_file() for p in paths):
         sys.exit("No per-fold question encoders: run benchmarks/fit_question_encoder.py first.")
     return [make_question_embedder(settings, p) for p in paths]
@@ -221,9 +226,15 @@ def fit_sentence(questions: list[Question], config: FitConfig | None = None) -> 
         if q.answerable:
             rows.extend(c.features for c in q.ranked.candidates)
             labels.extend(q.labels)
-            weight = config.squad_weight if q.kind == "squad" else config.realistic_weight
-            weights.extend([weight] * len(q.labels))
+            weights.extend([question_weight(q, config)] * len(q.labels))
     return fit_linear(rows, labels, SENTENCE_FEATURES, config.sentence_c, weights, config.dropped)
+
+
+def question_weight(q: Question, config: FitConfig) -> float:
+    """How much a question counts in a fit: SQuAD's less, an easy bbc-train one less."""
+    if q.kind == "squad":
+        return config.squad_weight
+    return config.realistic_weight * (config.high_overlap_weight if q.high_overlap else 1.0)
 
 
 def evidence_row(q: Question, sentence_model: Any) -> tuple[float, ...]:
@@ -306,14 +317,21 @@ def main() -> None:
         "--encoder", type=Path, default=TUNING_PATH, help="the all-train question encoder"
     )
     parser.add_argument("--out", type=Path, default=MODEL_PATH, help="where to write the model")
+    parser.add_argument(
+        "--overlap-search", action="store_true", help="also the high-overlap weight, by train-CV"
+    )
+    parser.add_argument("--fold-dir", type=Path, help="the fold encoders (fit_question_encoder.py)")
     args = parser.parse_args()
     retriever = open_benchmark_retriever(args.index_dir, tuned=True)
     train = ranker_cv.load_train_questions()
     # Each train question is embedded by the question encoder fitted without its fold
     # (fit_question_encoder.py fits one per train-CV fold), so tuned_cosine is held out.
-    encoders = fold_encoders(retriever.settings)
+    encoders = fold_encoders(retriever.settings, args.fold_dir)
     collect(retriever, train, encoders, ranker_cv.grouped_folds(train))
+    ranker_cv.mark_overlap(train)
     config = FitConfig()
+    if args.overlap_search:
+        config = ranker_cv.overlap_search(train, config)
     if args.search:
         config = ranker_cv.search_weights(train, config)
         ranker_cv.ablation(train, config)

@@ -13,12 +13,15 @@ import json
 import zlib
 from collections import defaultdict
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from benchmarks.corpus import DEV_QUESTIONS, SHARED
 from benchmarks.fit_ranker import FOLDS, FitConfig, Question, fit_models, fit_sentence, label_of
 
 TRAIN_QUESTIONS = SHARED / "questions" / "bbc-train.jsonl"
+#: Hand-written questions on bbc-train's articles, in people's words (few shared words).
+OWN_QUESTIONS = Path(__file__).resolve().parent / "questions"
 REALISTIC = ("factoid", "why", "casual")
 THRESHOLD = 0.5  # index.settings.ABSTAIN_DEFAULT
 
@@ -56,11 +59,13 @@ def read_questions(path: Any) -> list[Question]:
 
 
 def load_train_questions() -> list[Question]:
-    """bbc-train, SQuAD's answerable questions and the general off-topic ones."""
+    """bbc-train, our own questions on its articles (``OWN_QUESTIONS``), SQuAD's
+    answerable questions and the general off-topic ones."""
     from benchmarks.fit_ranker import load_questions
 
+    own = [q for path in sorted(OWN_QUESTIONS.glob("*.jsonl")) for q in read_questions(path)]
     extra = [q for q in load_questions() if q.kind in ("squad", "general")]
-    return read_questions(TRAIN_QUESTIONS) + extra
+    return read_questions(TRAIN_QUESTIONS) + own + extra
 
 
 def load_dev_questions() -> list[Question]:
@@ -146,6 +151,14 @@ def low_overlap(questions: list[Question]) -> set[int]:
     return {i for i, v in overlap.items() if v < median}
 
 
+def mark_overlap(questions: list[Question]) -> None:
+    """Mark the answerable bbc-train questions outside ``low_overlap`` as high-overlap
+    (``FitConfig.high_overlap_weight`` weighs them); after ``collect``."""
+    low = low_overlap(questions)
+    for i, q in enumerate(questions):
+        q.high_overlap = q.kind in REALISTIC and q.answerable and i not in low
+
+
 def objective(m: dict[str, float]) -> float:
     """What the choices maximise: train-CV first quote and any quote alike."""
     return (m["train.top1"] + m["train.top3"]) / 2
@@ -173,6 +186,27 @@ def search_weights(questions: list[Question], base: FitConfig) -> FitConfig:
             )
             if objective(m) > best_score:
                 best, best_score = config, objective(m)
+    return best
+
+
+def overlap_search(questions: list[Question], base: FitConfig) -> FitConfig:
+    """The high-overlap questions' weight, by train-CV on the low-overlap half (the
+    questions most like people's); prints every variant."""
+    print(
+        "\n| high-overlap weight | train top-1 / top-3 | low-overlap top-1 / top-3 | why top-1 / top-3 |"
+    )
+    print("|---|---|---|---|")
+    best, best_score = base, -1.0
+    for weight in (1.0, 0.5, 0.25, 0.1):
+        config = replace(base, high_overlap_weight=weight)
+        m = cv_metrics(questions, held_out_models(questions, config, sentence_only=True))
+        print(
+            f"| {weight} | {m['train.top1']:.3f} / {m['train.top3']:.3f} | "
+            f"{m['low.top1']:.3f} / {m['low.top3']:.3f} | {m['why.top1']:.3f} / {m['why.top3']:.3f} |",
+            flush=True,
+        )
+        if (m["low.top1"] + m["low.top3"]) / 2 > best_score:
+            best, best_score = config, (m["low.top1"] + m["low.top3"]) / 2
     return best
 
 
