@@ -321,12 +321,17 @@ def main() -> None:
         "--overlap-search", action="store_true", help="also the high-overlap weight, by train-CV"
     )
     parser.add_argument("--fold-dir", type=Path, help="the fold encoders (fit_question_encoder.py)")
+    parser.add_argument(
+        "--plain", action="store_true", help="no question encoder: tuned_cosine is the cosine"
+    )
     args = parser.parse_args()
     retriever = open_benchmark_retriever(args.index_dir, tuned=True)
     train = ranker_cv.load_train_questions()
     # Each train question is embedded by the question encoder fitted without its fold
     # (fit_question_encoder.py fits one per train-CV fold), so tuned_cosine is held out.
-    encoders = fold_encoders(retriever.settings, args.fold_dir)
+    encoders = None if args.plain else fold_encoders(retriever.settings, args.fold_dir)
+    if args.plain:
+        retriever.set_question_embedder(None)
     collect(retriever, train, encoders, ranker_cv.grouped_folds(train))
     ranker_cv.mark_overlap(train)
     config = FitConfig()
@@ -337,14 +342,14 @@ def main() -> None:
         ranker_cv.ablation(train, config)
     print_cv(ranker_cv.cv_metrics(train, ranker_cv.held_out_models(train, config)))
     models = fit_models(train, config)
-    dev_check(retriever, models, args.encoder)
+    dev_check(retriever, models, None if args.plain else args.encoder)
     if not args.cv_only:
         write_models(models, args.out)
 
 
-def dev_check(retriever: Any, models: Any, encoder_path: Path) -> dict:
+def dev_check(retriever: Any, models: Any, encoder_path: Path | None) -> dict:
     """bbc-dev, once: the shipped pair (question encoder + answer model), the shipped
-    model with the new encoder, and the new pair."""
+    model with the new encoder, and the new pair (None: without a question encoder)."""
     from benchmarks import ranker_cv
     from index.answering import load_models
     from index.embedding import make_question_embedder
@@ -352,7 +357,8 @@ def dev_check(retriever: Any, models: Any, encoder_path: Path) -> dict:
     dev = ranker_cv.load_dev_questions()
     retriever.set_question_embedder(make_question_embedder(retriever.settings))
     out = ranker_cv.dev_report(retriever, dev, {"shipped pair": load_models()})
-    retriever.set_question_embedder(make_question_embedder(retriever.settings, encoder_path))
+    new = make_question_embedder(retriever.settings, encoder_path) if encoder_path else None
+    retriever.set_question_embedder(new)
     variants = {"shipped model, new encoder": load_models(), "refit pair": models}
     out.update(ranker_cv.dev_report(retriever, dev, variants))
     return out
