@@ -8,7 +8,9 @@ bundled MiniLM for questions, and one per cross-validation fold for the held-out
 
 Training data come from the benchmark index (``benchmarks/quality.py`` builds it) through
 the product's code path, as for ``fit_ranker.py``: for every answerable question of
-bbc-train and SQuAD (``ranker_cv.load_train_questions``; bbc-dev is never fitted on), the
+bbc-train, of our own (``benchmarks/questions/``) and of SQuAD
+(``ranker_cv.load_train_questions``; bbc-dev is never fitted on), weighed as
+``fit_ranker.question_weight`` weighs them, the
 sentences of its top passages with their *stored* vectors, those
 that hold an expected answer (in the expected article) being positive. Only the biases
 and LayerNorm parameters of a copy of the model are trained (BitFit), listwise: the
@@ -39,6 +41,8 @@ EPOCHS = 8
 LEARNING_RATE = 1e-3
 TAU = 0.05  # softmax temperature over cosines (MiniLM's cosines span ~0.1-0.8)
 BATCH = 16
+#: A SQuAD question against a bbc-train one (2); fit_ranker.py's answer model has its own.
+SQUAD_WEIGHT = 0.5
 SEED = 0
 
 
@@ -63,7 +67,7 @@ def samples(
 
     from benchmarks.fit_ranker import FitConfig, question_weight
 
-    config = FitConfig(high_overlap_weight=high_overlap_weight)
+    config = FitConfig(squad_weight=SQUAD_WEIGHT, high_overlap_weight=high_overlap_weight)
 
     out = []
     for i in indices:
@@ -117,7 +121,7 @@ def fit(train: list[Sample]) -> dict[str, Any]:
     return {n: (p.detach() - start[n]).numpy() for n, p in tuned.items()}
 
 
-def meta(n_questions: int, what: str) -> dict[str, Any]:
+def meta(n_questions: int, what: str, high_overlap_weight: float) -> dict[str, Any]:
     from index.settings import DEFAULT_MODEL
 
     return {
@@ -128,6 +132,7 @@ def meta(n_questions: int, what: str) -> dict[str, Any]:
         "epochs": EPOCHS,
         "learning_rate": LEARNING_RATE,
         "tau": TAU,
+        "high_overlap_weight": high_overlap_weight,
         "fitted_by": "benchmarks/fit_question_encoder.py",
     }
 
@@ -166,12 +171,18 @@ def main() -> None:
         t = time.perf_counter()
         held = set(fold)
         train = samples(retriever, questions, [i for i in everyone if i not in held], weight)
-        save_tuning(fold_path(k, folder), fit(train), meta(len(train), f"CV fold {k} left out"))
+        save_tuning(
+            fold_path(k, folder), fit(train), meta(len(train), f"CV fold {k} left out", weight)
+        )
         print(f"fold {k}: {len(train)} questions, {time.perf_counter() - t:.0f} s", flush=True)
     if not args.folds_only:
         train = samples(retriever, questions, everyone, weight)
         t = time.perf_counter()
-        save_tuning(args.out, fit(train), meta(len(train), "bbc-train.jsonl + SQuAD dev"))
+        save_tuning(
+            args.out,
+            fit(train),
+            meta(len(train), "bbc-train.jsonl + benchmarks/questions/ + SQuAD dev", weight),
+        )
         print(f"wrote {args.out} ({len(train)} questions, {time.perf_counter() - t:.0f} s)")
 
 

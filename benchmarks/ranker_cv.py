@@ -175,7 +175,7 @@ def search_weights(questions: list[Question], base: FitConfig) -> FitConfig:
     )
     print("|---|---|---|---|---|---|---|")
     best, best_score = base, -1.0
-    for squad_weight in (0.0, 0.25, 0.5, 1.0):
+    for squad_weight in (0.25, 0.5, 1.0, 2.0):
         for c in (0.03, 0.1, 0.3):
             config = replace(base, squad_weight=squad_weight, sentence_c=c)
             m = cv_metrics(questions, held_out_models(questions, config, sentence_only=True))
