@@ -233,7 +233,8 @@ def fit_sentence(questions: list[Question], config: FitConfig | None = None) -> 
 
 
 def question_weight(q: Question, config: FitConfig) -> float:
-    """How much a question counts in a fit: SQuAD's less, an easy bbc-train one less."""
+    """How much a question counts in a fit: SQuAD's by its own weight, an easy bbc-train
+    one (``high_overlap``) by a share of a bbc-train one's."""
     if q.kind == "squad":
         return config.squad_weight
     return config.realistic_weight * (config.high_overlap_weight if q.high_overlap else 1.0)
