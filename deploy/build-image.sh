@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the articlebot image and run its smoke stage (docs/operations-container.md).
+# Build the articlebot image and run its smoke stage (docs/operations.md, "Running it in a container").
 #
 #   deploy/build-image.sh              # a normal machine: BASE_IMAGE=python:3.12-slim, torch from
 #                                      # the PyTorch CPU index
@@ -8,7 +8,8 @@
 #                                      # machine's pip config, CA bundle and wheel folders
 #
 # Environment: IMAGE (default localhost/articlebot:latest), BASE_IMAGE, TORCH_INDEX,
-# ENGINE (podman or docker; default podman), WORK (where --local keeps base.tar; /tmp/articlebot-image).
+# ENGINE (podman or docker; default podman), WORK (the sources' snapshot, and --local's base.tar;
+# /tmp/articlebot-image).
 # Slow (torch, the ONNX export, the smoke stage): not part of .ci/run.
 set -euo pipefail
 
@@ -59,10 +60,15 @@ fi
 args+=(--build-arg "BASE_IMAGE=${BASE_IMAGE:-python:3.12-slim}")
 [[ -v TORCH_INDEX ]] && args+=(--build-arg "TORCH_INDEX=$TORCH_INDEX")
 
+# Both builds read one snapshot of the context: sources edited meanwhile cannot ship untested.
+ctx="$WORK/context"
+rm -rf "$ctx" && mkdir -p "$ctx"
+cp -a Containerfile .dockerignore $(sed -n 's/^!//p' .dockerignore) "$ctx/"
+
 start=$SECONDS
-"$ENGINE" build "${args[@]}" -f Containerfile --target smoke -t "$IMAGE-smoke" .
+"$ENGINE" build "${args[@]}" -f "$ctx/Containerfile" --target smoke -t "$IMAGE-smoke" "$ctx"
 smoke_s=$((SECONDS - start))
-"$ENGINE" build "${args[@]}" -f Containerfile --target final -t "$IMAGE" .
+"$ENGINE" build "${args[@]}" -f "$ctx/Containerfile" --target final -t "$IMAGE" "$ctx"
 echo "built $IMAGE in $((SECONDS - start)) s (through the smoke stage: ${smoke_s} s)"
 "$ENGINE" image inspect --format '{{.Size}}' "$IMAGE" \
     | awk '{ printf "image size: %.0f MB (%d bytes)\n", $1 / 1e6, $1 }'
