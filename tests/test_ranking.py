@@ -201,6 +201,18 @@ def test_nearness_is_the_question_words_beside_what_it_asks_for() -> None:
     assert q.coverage(set(terms(far))) > q.coverage(set(terms(answer)))
 
 
+def test_a_title_the_question_holds_is_not_part_of_the_name() -> None:
+    """News writes the title into the name ("Azeri Foreign Minister Jeyhun Bayramov"):
+    the title is the question's words beside the name, not the name itself."""
+    question = "who is the Azeri foreign minister?"
+    titled = "Azeri Foreign Minister Jeyhun Bayramov said on a call that it is a good time."
+    apart = "Azeri President Ilham Aliyev is trying to mend relations, a minister said."
+    assert _nearness(titled, question) == pytest.approx(1.0)
+    assert _nearness(titled, question) > _nearness(apart, question)
+    # A name the question holds in full is no answer to it.
+    assert _nearness("Jeyhun Bayramov said so.", "who is Jeyhun Bayramov?") == 0.0
+
+
 @pytest.mark.parametrize(
     ("question", "sentence", "expected"),
     [

@@ -7,8 +7,10 @@ only shares the subject holds its names and numbers elsewhere.
 from __future__ import annotations
 
 import bisect
+import itertools
+import re
 
-from ..text import term_spans
+from ..text import term_spans, terms
 from .lexicons import ANSWER_PATTERNS, NAME, SUBTYPE_ANSWERS
 from .query_terms import QueryTerms
 
@@ -58,9 +60,21 @@ def _instances(
     patterns = [ANSWER_PATTERNS[t] for t in general] + [SUBTYPE_ANSWERS[t] for t in subtypes]
     spans = [m.span() for p in patterns for m in p.finditer(sentence) if m.group().lower() not in q]
     if "person" in asked:
-        spans += [
-            m.span()
-            for m in NAME.finditer(sentence)
-            if len(m.group().split()) >= 2 and m.group().lower() not in q
-        ]
+        held = set(terms(question, keep_stopwords=True))
+        spans += [span for m in NAME.finditer(sentence) if (span := _name_span(m, held, q))]
     return spans
+
+
+def _name_span(match: re.Match[str], held: set[str], q: str) -> tuple[int, int] | None:
+    """A name's span without the leading title words the question holds: in "Azeri
+    Foreign Minister Jeyhun Bayramov", asked "who is the Azeri foreign minister?", the
+    name is "Jeyhun Bayramov" and the title is the question's own words beside it."""
+    words = term_spans(match.group())
+    if len(words) < 2:
+        return None
+    kept = list(itertools.dropwhile(lambda w: w[2] in held, words))
+    if not kept:
+        return None
+    start = match.start() + kept[0][0]
+    name = match.string[start : match.end()]
+    return None if name.lower() in q else (start, match.end())

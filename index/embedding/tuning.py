@@ -3,10 +3,10 @@
 A question and the sentence that answers it are worded differently ("why did Hansen
 delay her comeback?" / "the wound from the injury has been very slow to heal"), and
 MiniLM embeds both alike. Here the question side gets its own biases and LayerNorm
-parameters (BitFit: ~31k of the model's 22.7M weights), fitted on the bbc-dev and SQuAD
-questions so that a question's vector moves toward the stored vector of the sentence
-that answers it (``benchmarks/fit_question_encoder.py`` fits them; see
-``benchmarks/README.md`` for what it gains). Passages and sentences are still embedded
+parameters (BitFit: ~31k of the model's 22.7M weights), fitted on the bbc-train, our own
+(``benchmarks/questions/``) and SQuAD questions so that a question's vector moves toward
+the stored vector of the sentence that answers it (``benchmarks/fit_question_encoder.py``
+fits them; see ``benchmarks/README.md`` for what it gains). Passages and sentences are still embedded
 by the plain model, so an index needs no rebuild: only the answer model's
 ``tuned_cosine`` feature uses the tuned question vector.
 
