@@ -131,6 +131,9 @@ def test_discord_markup_is_left_out_of_the_question(corpus_index: Path) -> None:
     assert not data["abstained"]
     assert "Azeri Foreign Minister Jeyhun Bayramov said" in data["quotes"][0]["text"]
     assert data["question"] == "who is the Azeri foreign minister?"
+    # Answered exactly as the words alone are: the markup changes nothing.
+    clean = json.loads(cli(corpus_index, "ask", "--json", data["question"]).stdout)
+    assert [q["text"] for q in data["quotes"]] == [q["text"] for q in clean["quotes"]]
     only = cli(corpus_index, "ask", "<@123> @here")
     assert only.returncode == 2 and only.stdout == ""
     assert (
