@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
+from functools import lru_cache
 
 from ..text import term_spans, terms
 from .lexicons import ANSWER_PATTERNS, NAME, SUBTYPE_ANSWERS
@@ -60,12 +61,18 @@ def _instances(
     patterns = [ANSWER_PATTERNS[t] for t in general] + [SUBTYPE_ANSWERS[t] for t in subtypes]
     spans = [m.span() for p in patterns for m in p.finditer(sentence) if m.group().lower() not in q]
     if "person" in asked:
-        held = set(terms(question, keep_stopwords=True))
+        held = _question_terms(question)
         spans += [span for m in NAME.finditer(sentence) if (span := _name_span(m, held, q))]
     return spans
 
 
-def _name_span(match: re.Match[str], held: set[str], q: str) -> tuple[int, int] | None:
+@lru_cache(maxsize=64)
+def _question_terms(question: str) -> frozenset[str]:
+    """The question's words, once per question rather than once per candidate sentence."""
+    return frozenset(terms(question, keep_stopwords=True))
+
+
+def _name_span(match: re.Match[str], held: frozenset[str], q: str) -> tuple[int, int] | None:
     """A name's span without the leading title words the question holds: in "Azeri
     Foreign Minister Jeyhun Bayramov", asked "who is the Azeri foreign minister?", the
     name is "Jeyhun Bayramov" and the title is the question's own words beside it."""
