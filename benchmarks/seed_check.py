@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="a candidate answer model (json)")
     args = parser.parse_args()
 
-    from benchmarks.quality import Candidate
+    from benchmarks.quality import Candidate, contains
     from index.answering import answer
     from index.embedding import TUNING_PATH, make_embedder, make_question_embedder
     from index.indexing import run_index
@@ -46,7 +46,7 @@ def main() -> None:
         first = any_ = 0
         for row in rows:
             ans = answer(retriever, row["question"], models=models)
-            found = [any(a in q.text for a in row["answers"]) for q in ans.quotes]
+            found = [contains(q.text, row["answers"]) for q in ans.quotes]
             first += bool(found) and found[0]
             any_ += any(found)
             mark = "first" if found and found[0] else "any" if any(found) else "MISS"
