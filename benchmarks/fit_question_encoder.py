@@ -1,5 +1,5 @@
-"""Fit the question encoder (``index/embedding/question_tuning.npz``): BitFit of the
-bundled MiniLM for questions, and one per cross-validation fold for the held-out numbers.
+"""Fit the question encoder (``index/embedding/question_tuning.npz``): BitFit and LoRA of
+the bundled MiniLM for questions, and one per cross-validation fold for the held-out numbers.
 
     python benchmarks/fit_question_encoder.py          # the folds, then the shipped one
     python benchmarks/fit_question_encoder.py --folds-only
@@ -13,7 +13,8 @@ bbc-train, of our own (``benchmarks/questions/``) and of SQuAD
 ``fit_ranker.question_weight`` weighs them, the
 sentences of its top passages with their *stored* vectors, those
 that hold an expected answer (in the expected article) being positive. Only the biases
-and LayerNorm parameters of a copy of the model are trained (BitFit), listwise: the
+and LayerNorm parameters of a copy of the model (BitFit) and a rank-RANK change to each
+of its transformer's linear weights (LoRA) are trained, listwise: the
 softmax of the question's cosines to its candidates (temperature TAU) should put its
 mass on the positives. Sentences keep the plain model's vectors, so nothing is
 re-indexed. The folds are fit_ranker's train-CV folds (``ranker_cv.grouped_folds``, by
@@ -35,10 +36,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.corpus import WORK
+from index.embedding.tuning import LORA_DOWN, LORA_UP
 
 FOLD_DIR = WORK / "question-tuning"
-EPOCHS = 8
-LEARNING_RATE = 1e-3
+EPOCHS = 3
+LEARNING_RATE = 5e-4
+RANK = 8
+LORA_SCALE = 2.0  # alpha / rank, as LoRA's authors set alpha = 2 x rank
 TAU = 0.05  # softmax temperature over cosines (MiniLM's cosines span ~0.1-0.8)
 BATCH = 16
 #: A SQuAD question against a bbc-train one (2); fit_ranker.py's answer model has its own.
@@ -87,7 +91,7 @@ def samples(
 
 
 def fit(train: list[Sample]) -> dict[str, Any]:
-    """BitFit deltas (parameter name -> array) fitted on ``train``."""
+    """BitFit deltas and LoRA factor pairs (parameter name -> array) fitted on ``train``."""
     import numpy as np
     import torch
 
@@ -101,9 +105,13 @@ def fit(train: list[Sample]) -> dict[str, Any]:
     model = SentenceTransformer(resolve_model_path(DEFAULT_MODEL), device="cpu")
     tuned = {n: p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n}
     start = {n: p.detach().clone() for n, p in tuned.items()}
-    for name, param in model.named_parameters():
-        param.requires_grad_(name in tuned)
-    opt = torch.optim.AdamW(list(tuned.values()), lr=LEARNING_RATE, weight_decay=0.0)
+    for param in model.parameters():
+        param.requires_grad_(False)
+    low_rank = add_low_rank(model)
+    trained = [*tuned.values(), *(p for m in low_rank.values() for p in m.parameters())]
+    for param in trained:
+        param.requires_grad_(True)
+    opt = torch.optim.AdamW(trained, lr=LEARNING_RATE, weight_decay=0.0)
     rng = np.random.default_rng(SEED)
     tokenize = getattr(model, "preprocess", None) or model.tokenize  # renamed in ST 5
     model.train()
@@ -121,7 +129,35 @@ def fit(train: list[Sample]) -> dict[str, Any]:
             opt.zero_grad()
             loss.backward()
             opt.step()
-    return {n: (p.detach() - start[n]).numpy() for n, p in tuned.items()}
+    deltas = {n: (p.detach() - start[n]).numpy() for n, p in tuned.items()}
+    for name, change in low_rank.items():
+        deltas[name + LORA_DOWN] = change.down.detach().numpy().copy()
+        deltas[name + LORA_UP] = (change.up.detach() * LORA_SCALE).numpy()
+    return deltas
+
+
+def add_low_rank(model: Any) -> dict[str, Any]:
+    """A trainable rank-RANK change on each transformer linear weight (torch
+    parametrization: the weight reads as itself plus ``up @ down``), by weight name."""
+    import torch
+    from torch.nn.utils import parametrize
+
+    class LowRank(torch.nn.Module):
+        def __init__(self, outputs: int, inputs: int) -> None:
+            super().__init__()
+            self.down = torch.nn.Parameter(torch.randn(RANK, inputs) / inputs**0.5)
+            self.up = torch.nn.Parameter(torch.zeros(outputs, RANK))  # starts as no change
+
+        def forward(self, weight: Any) -> Any:
+            return weight + self.up @ self.down * LORA_SCALE
+
+    out = {}
+    for name, module in list(model.named_modules()):
+        if isinstance(module, torch.nn.Linear) and ".encoder.layer." in name:
+            change = LowRank(module.out_features, module.in_features)
+            parametrize.register_parametrization(module, "weight", change)
+            out[f"{name}.weight"] = change
+    return out
 
 
 def meta(n_questions: int, what: str, high_overlap_weight: float) -> dict[str, Any]:
@@ -129,7 +165,9 @@ def meta(n_questions: int, what: str, high_overlap_weight: float) -> dict[str, A
 
     return {
         "base": DEFAULT_MODEL,
-        "method": "BitFit (biases and LayerNorm), listwise softmax over stored sentence vectors",
+        "method": "BitFit (biases and LayerNorm) + LoRA, listwise softmax over stored sentence "
+        "vectors",
+        "rank": RANK,
         "fitted_on": what,
         "questions": n_questions,
         "epochs": EPOCHS,

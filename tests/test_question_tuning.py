@@ -11,20 +11,43 @@ import pytest
 from index.embedding import make_question_embedder
 from index.embedding.onnx_runtime import OnnxEmbedder
 from index.embedding.torch_backend import SentenceTransformerEmbedder
-from index.embedding.tuning import TUNING_PATH, load_tuning, save_tuning
+from index.embedding.tuning import (
+    LORA_DOWN,
+    LORA_UP,
+    TUNING_PATH,
+    dense_deltas,
+    load_tuning,
+    save_tuning,
+)
 from index.errors import ConfigError
 from index.settings import Settings
 
 QUESTIONS = ["Who is trying to mend relations between Turkey and Israel?", "why did he quit"]
 BIAS = "0.model.encoder.layer.5.output.dense.bias"
+WEIGHT = "0.model.encoder.layer.5.output.dense.weight"  # 384 x 1536
 
 
 def test_the_shipped_tuning_is_small_and_fits_the_bundled_model() -> None:
     tuning = load_tuning()
-    assert TUNING_PATH.stat().st_size < 400_000
+    assert TUNING_PATH.stat().st_size < 2_000_000
     assert tuning.base == "sentence-transformers/all-MiniLM-L6-v2"
-    assert all(n.endswith("bias") or "LayerNorm" in n for n in tuning.deltas)
+    low_rank = [n for n in tuning.deltas if n.endswith((LORA_DOWN, LORA_UP))]
+    assert all(n.endswith("bias") or "LayerNorm" in n for n in set(tuning.deltas) - set(low_rank))
+    assert len(low_rank) == 2 * 6 * 6  # a pair for each linear weight of the 6 layers
     assert any(np.abs(d).max() > 0 for d in tuning.deltas.values())
+
+
+def test_a_low_rank_pair_is_multiplied_out(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    down, up = rng.normal(size=(4, 1536)), rng.normal(size=(384, 4))
+    path = tmp_path / "low-rank.npz"
+    save_tuning(path, {WEIGHT + LORA_DOWN: down, WEIGHT + LORA_UP: up}, {})
+    delta = dense_deltas(load_tuning(path).deltas)
+    assert set(delta) == {WEIGHT}
+    np.testing.assert_allclose(delta[WEIGHT], up @ down, atol=1e-5)  # stored as float32
+    save_tuning(path, {WEIGHT + LORA_DOWN: down}, {})
+    with pytest.raises(ConfigError, match="no matching low-rank pair"):
+        dense_deltas(load_tuning(path).deltas)
 
 
 def test_question_encoder_only_for_the_model_it_was_fitted_to(settings: Settings) -> None:
@@ -50,6 +73,16 @@ def test_deltas_are_added_to_the_real_model(tmp_path: Path) -> None:
     cosines = np.sum(tuned.embed(QUESTIONS) * plain.embed(QUESTIONS), axis=1)
     assert np.all(cosines < 0.999) and np.all(cosines > 0.3)
     assert tuned.model.training is False
+    low_rank = tmp_path / "low-rank.npz"
+    rng = np.random.default_rng(1)
+    pair = {
+        WEIGHT + LORA_DOWN: rng.normal(0, 0.05, (8, 1536)),
+        WEIGHT + LORA_UP: rng.normal(0, 0.05, (384, 8)),
+    }
+    save_tuning(low_rank, pair, {"base": plain.name})
+    changed = SentenceTransformerEmbedder(device="cpu", tuning=load_tuning(low_rank))
+    cosines = np.sum(changed.embed(QUESTIONS) * plain.embed(QUESTIONS), axis=1)
+    assert np.all(cosines < 0.999) and np.all(cosines > 0.3)
 
 
 @pytest.mark.slow

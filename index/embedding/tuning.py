@@ -3,15 +3,18 @@
 A question and the sentence that answers it are worded differently ("why did Hansen
 delay her comeback?" / "the wound from the injury has been very slow to heal"), and
 MiniLM embeds both alike. Here the question side gets its own biases and LayerNorm
-parameters (BitFit: ~31k of the model's 22.7M weights), fitted on the bbc-train, our own
-(``benchmarks/questions/``) and SQuAD questions so that a question's vector moves toward
-the stored vector of the sentence that answers it (``benchmarks/fit_question_encoder.py``
-fits them; see ``benchmarks/README.md`` for what it gains). Passages and sentences are still embedded
+parameters (BitFit) and a low-rank change to each linear layer's weights (LoRA), ~0.4M
+of the model's 22.7M weights, fitted on the bbc-train, our own (``benchmarks/questions/``)
+and SQuAD questions so that a question's vector moves toward the stored vector of the
+sentence that answers it (``benchmarks/fit_question_encoder.py`` fits them; see
+``benchmarks/README.md`` for what it gains). Passages and sentences are still embedded
 by the plain model, so an index needs no rebuild: only the answer model's
 ``tuned_cosine`` feature uses the tuned question vector.
 
-The change is a file of parameter deltas (``question_tuning.npz``, ~120 KB) for the
-default model only; with any other model there is no question encoder and
+The change is a file of parameter deltas (``question_tuning.npz``): a bias or LayerNorm
+delta under the parameter's name, a weight's low-rank delta as two factors under its name
+plus ``LORA_DOWN`` / ``LORA_UP`` (the delta is ``up @ down``). It fits the default model
+only; with any other model there is no question encoder and
 ``tuned_cosine`` falls back to the plain cosine. ``index.embedding.make_question_embedder``
 builds the encoder for a backend; this module imports no backend.
 """
@@ -33,6 +36,8 @@ if TYPE_CHECKING:
 
 TUNING_PATH = Path(__file__).with_name("question_tuning.npz")
 _META = "__meta__"
+LORA_DOWN = ".lora_down"  # rank x inputs
+LORA_UP = ".lora_up"  # outputs x rank
 
 
 @dataclass(frozen=True)
@@ -79,15 +84,29 @@ def apply_tuning(st_model: Any, tuning: Tuning) -> None:
     import torch
 
     params = dict(st_model.named_parameters())
-    missing = sorted(set(tuning.deltas) - set(params))
+    deltas = dense_deltas(tuning.deltas)
+    missing = sorted(set(deltas) - set(params))
     if missing:
         raise ConfigError(
             f"The question tuning does not fit this model (no parameter {missing[0]!r}); "
             "it was fitted to " + tuning.base + "."
         )
     with torch.no_grad():
-        for name, delta in tuning.deltas.items():
+        for name, delta in deltas.items():
             param = params[name]
             if tuple(param.shape) != delta.shape:
                 raise ConfigError(f"The question tuning's {name} has the wrong shape.")
             param.add_(torch.from_numpy(delta).to(param.device, param.dtype))
+
+
+def dense_deltas(stored: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each parameter's delta, the low-rank pairs multiplied out."""
+    out = {n: d for n, d in stored.items() if not n.endswith((LORA_DOWN, LORA_UP))}
+    for name in stored:
+        if name.endswith(LORA_DOWN):
+            param = name.removesuffix(LORA_DOWN)
+            up = stored.get(param + LORA_UP)
+            if up is None or up.shape[1] != stored[name].shape[0]:
+                raise ConfigError(f"The question tuning's {param} has no matching low-rank pair.")
+            out[param] = up @ stored[name]
+    return out
