@@ -92,7 +92,6 @@ def samples(
 
 def fit(train: list[Sample]) -> dict[str, Any]:
     """BitFit deltas and LoRA factor pairs (parameter name -> array) fitted on ``train``."""
-    import numpy as np
     import torch
 
     from index.embedding.model_path import resolve_model_path
@@ -111,6 +110,20 @@ def fit(train: list[Sample]) -> dict[str, Any]:
     trained = [*tuned.values(), *(p for m in low_rank.values() for p in m.parameters())]
     for param in trained:
         param.requires_grad_(True)
+    train_listwise(model, trained, train)
+    deltas = {n: (p.detach() - start[n]).numpy() for n, p in tuned.items()}
+    for name, change in low_rank.items():
+        deltas[name + LORA_DOWN] = change.down.detach().numpy().copy()
+        deltas[name + LORA_UP] = (change.up.detach() * LORA_SCALE).numpy()
+    return deltas
+
+
+def train_listwise(model: Any, trained: list[Any], train: list[Sample]) -> None:
+    """EPOCHS of AdamW on ``trained``: each question's softmax over its candidates'
+    cosines (TAU) should put its mass on the positives, weighed per question."""
+    import numpy as np
+    import torch
+
     opt = torch.optim.AdamW(trained, lr=LEARNING_RATE, weight_decay=0.0)
     rng = np.random.default_rng(SEED)
     tokenize = getattr(model, "preprocess", None) or model.tokenize  # renamed in ST 5
@@ -129,11 +142,6 @@ def fit(train: list[Sample]) -> dict[str, Any]:
             opt.zero_grad()
             loss.backward()
             opt.step()
-    deltas = {n: (p.detach() - start[n]).numpy() for n, p in tuned.items()}
-    for name, change in low_rank.items():
-        deltas[name + LORA_DOWN] = change.down.detach().numpy().copy()
-        deltas[name + LORA_UP] = (change.up.detach() * LORA_SCALE).numpy()
-    return deltas
 
 
 def add_low_rank(model: Any) -> dict[str, Any]:
