@@ -94,23 +94,10 @@ def fit(train: list[Sample]) -> dict[str, Any]:
     """BitFit deltas and LoRA factor pairs (parameter name -> array) fitted on ``train``."""
     import torch
 
-    from index.embedding.model_path import resolve_model_path
-    from index.settings import DEFAULT_MODEL
-
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    from sentence_transformers import SentenceTransformer
-
     torch.manual_seed(SEED)
-    model = SentenceTransformer(resolve_model_path(DEFAULT_MODEL), device="cpu")
-    tuned = {n: p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n}
+    model, tuned, low_rank = trainable_copy()
     start = {n: p.detach().clone() for n, p in tuned.items()}
-    for param in model.parameters():
-        param.requires_grad_(False)
-    low_rank = add_low_rank(model)
-    trained = [*tuned.values(), *(p for m in low_rank.values() for p in m.parameters())]
-    for param in trained:
-        param.requires_grad_(True)
-    train_listwise(model, trained, train)
+    train_listwise(model, trained_parameters(tuned, low_rank), train)
     deltas = {n: (p.detach() - start[n]).numpy() for n, p in tuned.items()}
     for name, change in low_rank.items():
         deltas[name + LORA_DOWN] = change.down.detach().numpy().copy()
@@ -118,30 +105,70 @@ def fit(train: list[Sample]) -> dict[str, Any]:
     return deltas
 
 
+def trainable_copy() -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """A fresh copy of the bundled MiniLM with only its biases and LayerNorms (BitFit) and
+    a low-rank change on each transformer weight (LoRA) trainable: the model, the BitFit
+    parameters by name and the low-rank changes by weight name."""
+    from index.embedding.model_path import resolve_model_path
+    from index.settings import DEFAULT_MODEL
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(resolve_model_path(DEFAULT_MODEL), device="cpu")
+    tuned = {n: p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n}
+    for param in model.parameters():
+        param.requires_grad_(False)
+    low_rank = add_low_rank(model)
+    for param in trained_parameters(tuned, low_rank):
+        param.requires_grad_(True)
+    return model, tuned, low_rank
+
+
+def trained_parameters(tuned: dict[str, Any], low_rank: dict[str, Any]) -> list[Any]:
+    return [*tuned.values(), *(p for m in low_rank.values() for p in m.parameters())]
+
+
 def train_listwise(model: Any, trained: list[Any], train: list[Sample]) -> None:
-    """EPOCHS of AdamW on ``trained``: each question's softmax over its candidates'
-    cosines (TAU) should put its mass on the positives, weighed per question."""
+    """EPOCHS of AdamW on ``trained`` (``listwise_loss`` over the stored vectors)."""
     import numpy as np
     import torch
 
     opt = torch.optim.AdamW(trained, lr=LEARNING_RATE, weight_decay=0.0)
     rng = np.random.default_rng(SEED)
-    tokenize = getattr(model, "preprocess", None) or model.tokenize  # renamed in ST 5
     model.train()
     for _ in range(EPOCHS):
         order = rng.permutation(len(train))
         for b in range(0, len(order), BATCH):
             batch = [train[j] for j in order[b : b + BATCH]]
-            features = tokenize([s.question for s in batch])
-            qv = torch.nn.functional.normalize(model(features)["sentence_embedding"], dim=-1)
-            loss = torch.zeros(())
-            for k, s in enumerate(batch):
-                logp = torch.log_softmax(torch.from_numpy(s.vectors) @ qv[k] / TAU, 0)
-                loss = loss - s.weight * torch.logsumexp(logp[torch.from_numpy(s.labels)], 0)
-            loss = loss / sum(s.weight for s in batch)
+            qv = embed(model, [s.question for s in batch])
+            lists = [(torch.from_numpy(s.vectors), s.labels, s.weight) for s in batch]
+            loss = listwise_loss(qv, lists)
             opt.zero_grad()
             loss.backward()
             opt.step()
+
+
+def embed(model: Any, texts: list[str]) -> Any:
+    """Unit vectors of ``texts`` by a sentence-transformers model, with gradients."""
+    import torch
+
+    tokenize = getattr(model, "preprocess", None) or model.tokenize  # renamed in ST 5
+    out = model(tokenize(texts))["sentence_embedding"]
+    return torch.nn.functional.normalize(out, dim=-1)
+
+
+def listwise_loss(qv: Any, lists: list[tuple[Any, Any, float]]) -> Any:
+    """Question k's softmax over its candidates' cosines (TAU), ``lists[k]`` = (candidate
+    vectors, positive labels, weight), should put its mass on the positives; the
+    weighted mean over the questions."""
+    import torch
+
+    loss = torch.zeros(())
+    for k, (vectors, labels, weight) in enumerate(lists):
+        logp = torch.log_softmax(vectors @ qv[k] / TAU, 0)
+        loss = loss - weight * torch.logsumexp(logp[torch.from_numpy(labels)], 0)
+    return loss / sum(weight for _, _, weight in lists)
 
 
 def add_low_rank(model: Any) -> dict[str, Any]:

@@ -61,60 +61,31 @@ def training_rows(questions: list[Any], indices: list[int]) -> list[tuple]:
     return rows
 
 
-def tower() -> tuple[Any, list[Any]]:
-    """A MiniLM copy with BitFit + LoRA trainable, and those parameters."""
-    from sentence_transformers import SentenceTransformer
-
-    from benchmarks.fit_question_encoder import add_low_rank
-    from index.embedding.model_path import resolve_model_path
-    from index.settings import DEFAULT_MODEL
-
-    model = SentenceTransformer(resolve_model_path(DEFAULT_MODEL), device="cpu")
-    bitfit = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
-    for param in model.parameters():
-        param.requires_grad_(False)
-    trained = bitfit + [p for m in add_low_rank(model).values() for p in m.parameters()]
-    for param in trained:
-        param.requires_grad_(True)
-    return model, trained
-
-
 def fit_pair(rows: list[tuple], epochs: int) -> tuple[Any, Any]:
-    """The question and sentence towers, fitted together on ``rows``."""
+    """The question and sentence towers (BitFit + LoRA each), fitted together on ``rows``."""
     import numpy as np
     import torch
 
-    from benchmarks.fit_question_encoder import LEARNING_RATE, SEED, TAU
+    from benchmarks import fit_question_encoder as fqe
 
-    torch.manual_seed(SEED)
-    (questions, q_params), (sentences, s_params) = tower(), tower()
-    opt = torch.optim.AdamW(q_params + s_params, lr=LEARNING_RATE, weight_decay=0.0)
-    rng = np.random.default_rng(SEED)
-    embed = _embedder(torch)
+    torch.manual_seed(fqe.SEED)
+    questions, *q_params = fqe.trainable_copy()
+    sentences, *s_params = fqe.trainable_copy()
+    trained = fqe.trained_parameters(*q_params) + fqe.trained_parameters(*s_params)
+    opt = torch.optim.AdamW(trained, lr=fqe.LEARNING_RATE, weight_decay=0.0)
+    rng = np.random.default_rng(fqe.SEED)
     for _ in range(epochs):
         order = rng.permutation(len(rows))
         for b in range(0, len(order), BATCH):
             batch = [rows[j] for j in order[b : b + BATCH]]
-            qv = embed(questions, [r[0] for r in batch])
-            sv = embed(sentences, [s for r in batch for s in r[1]])
-            loss, at = torch.zeros(()), 0
-            for k, (_, texts_, labels, weight) in enumerate(batch):
-                logp = torch.log_softmax(sv[at : at + len(texts_)] @ qv[k] / TAU, 0)
-                loss = loss - weight * torch.logsumexp(logp[torch.from_numpy(labels)], 0)
-                at += len(texts_)
+            qv = fqe.embed(questions, [r[0] for r in batch])
+            sv = fqe.embed(sentences, [s for r in batch for s in r[1]])
+            ends = np.cumsum([len(r[1]) for r in batch])
+            lists = [(sv[e - len(r[1]) : e], r[2], r[3]) for r, e in zip(batch, ends, strict=True)]
             opt.zero_grad()
-            (loss / sum(r[3] for r in batch)).backward()
+            fqe.listwise_loss(qv, lists).backward()
             opt.step()
     return questions.eval(), sentences.eval()
-
-
-def _embedder(torch: Any) -> Any:
-    def embed(model: Any, batch: list[str]) -> Any:
-        tokenize = getattr(model, "preprocess", None) or model.tokenize  # renamed in ST 5
-        out = model(tokenize(batch))["sentence_embedding"]
-        return torch.nn.functional.normalize(out, dim=-1)
-
-    return embed
 
 
 def pair_cosines(questions: list[Any], epochs: int) -> dict[int, Any]:
@@ -142,10 +113,15 @@ def pair_cosines(questions: list[Any], epochs: int) -> dict[int, Any]:
     return out
 
 
-def features(q: Any, pair: Any, keep: list[int], extra: bool) -> Any:
+PAIR_FEATURES = ("pair_cosine", "pair_cosine_gap")
+
+
+def features(q: Any, pair: Any, extra: bool) -> Any:
+    """The candidates' answer-model features, with the pair's cosine and its gap to the
+    best candidate's where ``extra``."""
     import numpy as np
 
-    base = np.asarray([c.features for c in q.ranked.candidates])[:, keep]
+    base = np.asarray([c.features for c in q.ranked.candidates])
     if not extra:
         return base
     return np.hstack([base, pair[:, None], (pair - pair.max())[:, None]])
@@ -157,10 +133,8 @@ def cross_validate(questions: list[Any], pair: dict[int, Any], extra: bool) -> d
     import numpy as np
 
     from benchmarks import fit_ranker, ranker_cv
-    from index.answering.features import SENTENCE_FEATURES
 
     config = fit_ranker.FitConfig()
-    keep = [j for j, name in enumerate(SENTENCE_FEATURES) if name not in config.dropped]
     low = ranker_cv.low_overlap(questions)
     hits: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
     for fold in ranker_cv.grouped_folds(questions):
@@ -170,12 +144,12 @@ def cross_validate(questions: list[Any], pair: dict[int, Any], extra: bool) -> d
             for i, q in enumerate(questions)
             if i not in held and q.answerable and q.ranked.candidates
         ]
-        model = _fit(questions, train, pair, keep, extra, config)
+        model = _fit(questions, train, pair, extra, config)
         for i in fold:
             q = questions[i]
             if not q.answerable:
                 continue
-            top = model(features(q, pair[i], keep, extra)) if q.ranked.candidates else []
+            top = model(features(q, pair[i], extra)) if q.ranked.candidates else []
             hit = (bool(top) and q.labels[top[0]], any(q.labels[j] for j in top))
             for kind in {q.kind, "train" if q.kind in ranker_cv.REALISTIC else q.kind}:
                 hits[kind].append(hit)
@@ -184,22 +158,20 @@ def cross_validate(questions: list[Any], pair: dict[int, Any], extra: bool) -> d
     return {k: tuple(float(np.mean(col)) for col in zip(*v, strict=True)) for k, v in hits.items()}
 
 
-def _fit(
-    questions: list[Any], train: list[int], pair: dict, keep: list, extra: bool, config: Any
-) -> Any:
-    """Logistic regression as fit_ranker.fit_linear fits it; returns a top-3 function."""
+def _fit(questions: list[Any], train: list[int], pair: dict, extra: bool, config: Any) -> Any:
+    """The sentence model as fit_ranker fits it (``fit_linear``), with the pair's features
+    where ``extra``; returns a function from a question's features to its top 3."""
     import numpy as np
-    from sklearn.linear_model import LogisticRegression
 
-    from benchmarks.fit_ranker import question_weight
+    from benchmarks.fit_ranker import fit_linear, question_weight
+    from index.answering.features import SENTENCE_FEATURES
 
-    x = np.vstack([features(questions[i], pair[i], keep, extra) for i in train])
-    y = [label for i in train for label in questions[i].labels]
-    w = [question_weight(questions[i], config) for i in train for _ in questions[i].labels]
-    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
-    lr = LogisticRegression(C=config.sentence_c, class_weight="balanced", max_iter=5000)
-    lr.fit((x - mean) / scale, y, sample_weight=w)
-    return lambda f: list(np.argsort(-lr.decision_function((f - mean) / scale), kind="stable")[:3])
+    names = SENTENCE_FEATURES + (PAIR_FEATURES if extra else ())
+    rows = np.vstack([features(questions[i], pair[i], extra) for i in train])
+    labels = [label for i in train for label in questions[i].labels]
+    weights = [question_weight(questions[i], config) for i in train for _ in questions[i].labels]
+    model = fit_linear(list(rows), labels, names, config.sentence_c, weights, config.dropped)
+    return lambda f: list(np.argsort(-np.asarray(model.scores(f.tolist())), kind="stable")[:3])
 
 
 def main() -> None:
