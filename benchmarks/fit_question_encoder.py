@@ -96,8 +96,20 @@ def fit(train: list[Sample]) -> dict[str, Any]:
 
     torch.manual_seed(SEED)
     model, tuned, low_rank = trainable_copy()
-    start = {n: p.detach().clone() for n, p in tuned.items()}
+    start = snapshot(tuned)
     train_listwise(model, trained_parameters(tuned, low_rank), train)
+    return tuning_deltas(tuned, start, low_rank)
+
+
+def snapshot(tuned: dict[str, Any]) -> dict[str, Any]:
+    return {n: p.detach().clone() for n, p in tuned.items()}
+
+
+def tuning_deltas(
+    tuned: dict[str, Any], start: dict[str, Any], low_rank: dict[str, Any]
+) -> dict[str, Any]:
+    """What training changed, as ``index.embedding.tuning`` stores it: BitFit deltas by
+    parameter name, LoRA factor pairs by weight name."""
     deltas = {n: (p.detach() - start[n]).numpy() for n, p in tuned.items()}
     for name, change in low_rank.items():
         deltas[name + LORA_DOWN] = change.down.detach().numpy().copy()

@@ -1,5 +1,6 @@
-"""Fit the answer model and the evidence model (``index/answering/answer_model.json``) on
-bbc-train, cross-validate them there, and check them once on bbc-dev.
+"""Fit the answer model, the re-ranking stage and the evidence model
+(``index/answering/answer_model.json``) on bbc-train, cross-validate them there, and check
+them once on bbc-dev.
 
     python benchmarks/fit_ranker.py            # train-CV, bbc-dev check, write the model
     python benchmarks/fit_ranker.py --cv-only  # ... without writing it
@@ -11,11 +12,14 @@ those used when answering:
 - the answer model (per sentence): the sentences of the top passages of every answerable
   question of ``bbc-train.jsonl`` and of SQuAD; a sentence is positive when it holds an
   expected answer string and comes from the expected article;
+- the re-ranking stage (per sentence of the answer model's best ``RERANK_DEPTH``): the
+  answer model's score and the re-ranking pair's cosine, held out
+  (``fit_rerank_encoders.py``'s fold pairs; ``rerank_stage``);
 - the evidence model (per question): answerable questions of both sets are positive;
   the off-topic questions of ``bbc-train.jsonl`` and the general off-topic questions of
   ``quality.py`` are negative.
 
-Both are logistic regressions on standardised features (scikit-learn). Every choice
+All three are logistic regressions on standardised features (scikit-learn). Every choice
 (C, SQuAD's weight, the features kept) is made by 5-fold CV on bbc-train with folds
 grouped by article (``ranker_cv.py``); each train question's features come from the
 question encoder fitted without its fold (``fit_question_encoder.py``, same folds). bbc-dev
@@ -31,7 +35,7 @@ import argparse
 import json
 import sys
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +101,7 @@ class Question:
     texts: Any = None
     labels: tuple[bool, ...] = ()
     high_overlap: bool = False  # shares more with its answer than the median question
+    pair: dict[tuple[str, int], float] | None = None  # held-out pair cosines (rerank_stage)
 
     @property
     def answerable(self) -> bool:
@@ -242,27 +247,33 @@ def question_weight(q: Question, config: FitConfig) -> float:
     return config.realistic_weight * (config.high_overlap_weight if q.high_overlap else 1.0)
 
 
-def evidence_row(q: Question, sentence_model: Any) -> tuple[float, ...]:
+def evidence_row(q: Question, models: Any) -> tuple[float, ...]:
+    from benchmarks.rerank_stage import ranked
     from index.answering.evidence import evidence_features
-    from index.answering.model import score
 
-    cands = score(q.ranked.candidates, sentence_model)
+    cands = ranked(q, models)
     return evidence_features(q.text, q.ranked.hits, cands, q.texts, q.ranked.query)
 
 
-def fit_evidence(questions: list[Question], sentence_model: Any) -> Any:
+def fit_evidence(questions: list[Question], models: Any) -> Any:
+    """The evidence model, on the candidates as ``models`` (sentence, re-ranking) rank them."""
     from index.answering.evidence import EVIDENCE_FEATURES
 
     usable = [q for q in questions if q.ranked.candidates]
-    rows = [evidence_row(q, sentence_model) for q in usable]
+    rows = [evidence_row(q, models) for q in usable]
     return fit_linear(rows, [q.answerable for q in usable], EVIDENCE_FEATURES, EVIDENCE_C)
 
 
 def fit_models(questions: list[Question], config: FitConfig | None = None) -> Any:
+    """The sentence model, the re-ranking stage on it (where the questions have pair
+    cosines, ``rerank_stage``), then the evidence model on their ranking."""
+    from benchmarks.rerank_stage import fit_rerank
     from index.answering import AnswerModels
 
+    config = config or FitConfig()
     sentence = fit_sentence(questions, config)
-    return AnswerModels(sentence, fit_evidence(questions, sentence))
+    ranking = AnswerModels(sentence, sentence, fit_rerank(questions, sentence, config))
+    return replace(ranking, evidence=fit_evidence(questions, ranking))
 
 
 def folds(questions: list[Question], k: int = FOLDS) -> list[list[int]]:
@@ -297,19 +308,22 @@ def cross_validated_models(questions: list[Question]) -> dict[int, Any]:
 
 def open_benchmark_retriever(index_dir: Path, *, tuned: bool = True) -> Any:
     """The benchmark index's retriever; ``tuned``: with the shipped question encoder."""
-    from index.embedding import make_embedder, make_question_embedder
+    from index.embedding import make_embedder, make_question_embedder, make_rerank_embedders
     from index.retrieval import Retriever
     from index.settings import Settings
 
     settings = Settings(_env_file=None, index_dir=index_dir, backend="onnx-int8", device="cpu")  # type: ignore[call-arg]
     encoder = make_question_embedder(settings) if tuned else None
-    retriever = Retriever(settings, make_embedder(settings), question_embedder=encoder)
+    pair = make_rerank_embedders(settings)
+    retriever = Retriever(
+        settings, make_embedder(settings), question_embedder=encoder, rerank_embedders=pair
+    )
     retriever.warm_up()
     return retriever
 
 
 def main() -> None:
-    from benchmarks import ranker_cv
+    from benchmarks import ranker_cv, rerank_stage
     from index.embedding import TUNING_PATH
 
     parser = argparse.ArgumentParser()
@@ -329,6 +343,15 @@ def main() -> None:
     parser.add_argument(
         "--plain", action="store_true", help="no question encoder: tuned_cosine is the cosine"
     )
+    parser.add_argument(
+        "--no-rerank", action="store_true", help="without the re-ranking stage (comparison)"
+    )
+    parser.add_argument(
+        "--rerank-cosines",
+        type=Path,
+        default=rerank_stage.COSINES_PATH,
+        help="held-out pair cosines (fit_rerank_encoders.py)",
+    )
     args = parser.parse_args()
     retriever = open_benchmark_retriever(args.index_dir, tuned=True)
     train = ranker_cv.load_train_questions()
@@ -339,6 +362,8 @@ def main() -> None:
         retriever.set_question_embedder(None)
     collect(retriever, train, encoders, ranker_cv.grouped_folds(train))
     ranker_cv.mark_overlap(train)
+    if not args.no_rerank:
+        rerank_stage.attach_cosines(train, args.rerank_cosines)
     config = FitConfig()
     if args.overlap_search:
         config = ranker_cv.overlap_search(train, config)
@@ -370,11 +395,15 @@ def dev_check(retriever: Any, models: Any, encoder_path: Path | None) -> dict:
 
 
 def print_cv(m: dict[str, float]) -> None:
-    print("\n| train-CV (5 folds by article) | top-1 | top-3 |\n|---|---|---|")
-    for kind in ("factoid", "why", "casual", "squad"):
-        print(f"| {kind} | {m[f'{kind}.top1']:.3f} | {m[f'{kind}.top3']:.3f} |")
-    print(f"| bbc-train | {m['train.top1']:.3f} | {m['train.top3']:.3f} |")
-    print(f"| bbc-train, low overlap | {m['low.top1']:.3f} | {m['low.top3']:.3f} |")
+    print(
+        "\n| train-CV (5 folds by article) | top-1 sentence | top-3 | first quote | any quote |"
+        "\n|---|---|---|---|---|"
+    )
+    names = {"factoid": "factoid", "why": "why", "casual": "casual", "squad": "squad"}
+    names |= {"train": "bbc-train", "low": "bbc-train, low overlap"}
+    for kind, label in names.items():
+        cells = " | ".join(f"{m[f'{kind}.{k}']:.3f}" for k in ("top1", "top3", "first", "any"))
+        print(f"| {label} | {cells} |")
     print(
         f"\nanswered {m['answered']:.3f}, off-topic declined {m['offtopic.declined']:.3f}, "
         f"general declined {m['general.declined']:.3f}, SQuAD answered {m['squad.answered']:.3f}"
@@ -389,6 +418,8 @@ def write_models(models: Any, path: Path = MODEL_PATH) -> None:
         "sentence": models.sentence.to_json(),
         "evidence": models.evidence.to_json(),
     }
+    if models.rerank is not None:
+        data["rerank"] = models.rerank.to_json()
     path.write_text(json.dumps(data, indent=1) + "\n")
     print(f"\nwrote {path}")
     for name, c in sorted(
@@ -398,6 +429,9 @@ def write_models(models: Any, path: Path = MODEL_PATH) -> None:
         print(f"  sentence {name:24s} {c:+.3f}")
     for name, c in zip(models.evidence.features, models.evidence.coef, strict=True):
         print(f"  evidence {name:24s} {c:+.3f}")
+    if models.rerank is not None:
+        for name, c in zip(models.rerank.features, models.rerank.coef, strict=True):
+            print(f"  rerank   {name:24s} {c:+.3f}")
 
 
 if __name__ == "__main__":

@@ -181,14 +181,12 @@ class Candidate:
     model: Path | None = None
 
     def models(self) -> Any:
-        from index.answering import AnswerModels, LinearModel, load_models
+        from index.answering import load_models
+        from index.answering.model import models_from_json
 
         if self.model is None:
             return load_models()
-        raw = json.loads(self.model.read_text())
-        return AnswerModels(
-            LinearModel.from_json(raw["sentence"]), LinearModel.from_json(raw["evidence"])
-        )
+        return models_from_json(json.loads(self.model.read_text()))
 
 
 def evaluate_backend(
@@ -196,7 +194,7 @@ def evaluate_backend(
 ) -> dict:
     """Index the benchmark corpus with ``backend`` (unless skipped) and print its tables."""
     from benchmarks import fit_ranker
-    from index.embedding import make_embedder, make_question_embedder
+    from index.embedding import make_embedder, make_question_embedder, make_rerank_embedders
     from index.indexing import run_index
     from index.retrieval import Retriever
     from index.settings import Settings
@@ -213,7 +211,10 @@ def evaluate_backend(
         if candidate.encoder
         else make_question_embedder(settings)
     )
-    retriever = Retriever(settings, embedder, question_embedder=shipped_encoder)
+    pair = make_rerank_embedders(settings)
+    retriever = Retriever(
+        settings, embedder, question_embedder=shipped_encoder, rerank_embedders=pair
+    )
     retriever.warm_up()
     questions = fit_ranker.load_questions()
     encoders = None if shipped else fit_ranker.fold_encoders(settings)

@@ -100,9 +100,11 @@ def held_out_models(
 
 
 def cv_metrics(questions: list[Question], held: dict[int, Any]) -> dict[str, float]:
-    """Held-out top-1 / top-3 per kind, and for the bbc-train questions that share
-    least with their answer ("low overlap", as people's questions do); answered /
-    declined where ``held`` has both models."""
+    """Held-out top-1 / top-3 sentences per kind, and for the bbc-train questions that
+    share least with their answer ("low overlap", as people's questions do); where
+    ``held`` has both models, the answer in the first / any quote as ``choose_quotes``
+    makes them (``first`` / ``any``), and answered / declined."""
+    from benchmarks.rerank_stage import ranked
     from index.answering import AnswerModels
     from index.answering.model import score
     from index.answering.pipeline import coverage_probability
@@ -112,11 +114,15 @@ def cv_metrics(questions: list[Question], held: dict[int, Any]) -> dict[str, flo
     low = low_overlap(questions)
     for i, q in enumerate(questions):
         m = held[i]
-        sentence = m.sentence if isinstance(m, AnswerModels) else m
-        cands = score(q.ranked.candidates, sentence) if q.ranked.candidates else []
+        if isinstance(m, AnswerModels):
+            cands = ranked(q, m) if q.ranked.candidates else []
+        else:
+            cands = score(q.ranked.candidates, m) if q.ranked.candidates else []
         if q.answerable:
             labels = [label_of(q, c) for c in cands[:3]]
             hit = (bool(labels) and labels[0], any(labels))
+            if isinstance(m, AnswerModels):
+                hit += quote_hits(q, cands)
             rows[q.kind].append(hit)
             rows["train" if q.kind in REALISTIC else "other"].append(hit)
             if i in low:
@@ -126,14 +132,29 @@ def cv_metrics(questions: list[Question], held: dict[int, Any]) -> dict[str, flo
             passed["answerable" if q.kind in REALISTIC else q.kind].append(p >= THRESHOLD)
     out = {}
     for kind, hits in rows.items():
-        out[f"{kind}.top1"] = _mean([h[0] for h in hits])
-        out[f"{kind}.top3"] = _mean([h[1] for h in hits])
+        for k, name in enumerate(("top1", "top3", "first", "any")[: len(hits[0])]):
+            out[f"{kind}.{name}"] = _mean([h[k] for h in hits])
     if passed:
         out["answered"] = _mean(passed["answerable"])
         out["offtopic.declined"] = 1 - _mean(passed["offtopic"])
         out["general.declined"] = 1 - _mean(passed["general"])
         out["squad.answered"] = _mean(passed["squad"])
     return out
+
+
+def quote_hits(q: Question, cands: list[Any]) -> tuple[bool, bool]:
+    """Whether the first / any quote made from ``cands`` holds an answer, cited to the
+    expected article (as ``quality.py`` counts quotes)."""
+    from benchmarks.fit_ranker import right_article
+    from benchmarks.quality import contains
+    from index.answering.quotes import choose_quotes
+
+    quotes = choose_quotes(cands, q.texts) if cands else []
+    found = [
+        right_article(q, c.hit) and contains(q.texts[c.hit.article_id][c.start : c.end], q.answers)
+        for c in quotes
+    ]
+    return bool(found) and found[0], any(found)
 
 
 def low_overlap(questions: list[Question]) -> set[int]:

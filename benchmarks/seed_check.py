@@ -30,7 +30,12 @@ def main() -> None:
 
     from benchmarks.quality import Candidate, contains
     from index.answering import answer
-    from index.embedding import TUNING_PATH, make_embedder, make_question_embedder
+    from index.embedding import (
+        TUNING_PATH,
+        make_embedder,
+        make_question_embedder,
+        make_rerank_embedders,
+    )
     from index.indexing import run_index
     from index.retrieval import Retriever
     from index.settings import Settings
@@ -42,7 +47,8 @@ def main() -> None:
         embedder = make_embedder(settings)
         run_index(settings, embedder)
         tuned = make_question_embedder(settings, args.encoder or TUNING_PATH)
-        retriever = Retriever(settings, embedder, question_embedder=tuned)
+        pair = make_rerank_embedders(settings)
+        retriever = Retriever(settings, embedder, question_embedder=tuned, rerank_embedders=pair)
         first = any_ = 0
         for row in rows:
             ans = answer(retriever, row["question"], models=models)

@@ -90,7 +90,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         )
     finally:
         progress.close()
-    prepare_question_encoder(settings)
+    prepare_tuned_encoders(settings)
     print_index_report(report, args.json)
     return 1 if report.failed else 0
 
@@ -117,14 +117,17 @@ def print_index_report(report: IndexReport, as_json: bool) -> None:
         out(report.summary())
 
 
-def prepare_question_encoder(settings: Settings) -> None:
-    """Export the tuned question encoder (``index.embedding.tuning``) with the index, so the
-    first question does not wait for it (a no-op once cached, and for torch)."""
-    from .embedding import make_question_embedder
+def prepare_tuned_encoders(settings: Settings) -> None:
+    """Export the tuned question encoder and the re-ranking pair (``index.embedding.tuning``)
+    with the index, so the first question does not wait for them (a no-op once cached,
+    and for torch)."""
+    from .embedding import make_question_embedder, make_rerank_embedders
 
-    encoder = make_question_embedder(settings)
-    if encoder is not None and settings.effective_backend != "torch":
-        encoder.embed(["warm up"])
+    if settings.effective_backend == "torch":
+        return
+    for encoder in (make_question_embedder(settings), *(make_rerank_embedders(settings) or ())):
+        if encoder is not None:
+            encoder.embed(["warm up"])
 
 
 def copy_from(args: argparse.Namespace, settings: Settings) -> int:

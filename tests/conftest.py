@@ -47,8 +47,8 @@ def corpus_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def exported_models(corpus_index: Path) -> Path:
-    """The ONNX exports `articlebot index` made (passages and tuned questions), for
-    ``helpers.seed_models``."""
+    """The ONNX exports `articlebot index` made (passages, tuned questions and the
+    re-ranking pair), for ``helpers.seed_models``."""
     return corpus_index / "idx" / "models"
 
 

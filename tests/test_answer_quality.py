@@ -12,7 +12,7 @@ import pytest
 
 from index.answering import answer, rank
 from index.answering.features import SENTENCE_FEATURES
-from index.embedding import make_embedder, make_question_embedder
+from index.embedding import make_embedder, make_question_embedder, make_rerank_embedders
 from index.indexing import run_index
 from index.retrieval import Retriever
 from index.settings import Settings
@@ -41,7 +41,12 @@ def retriever(tmp_path_factory: pytest.TempPathFactory, exported_models: Path) -
     report = run_index(settings, embedder)
     assert report.added > 2000 and not report.failed
     # As the CLI and the bot answer: with the tuned question encoder.
-    return Retriever(settings, embedder, question_embedder=make_question_embedder(settings))
+    return Retriever(
+        settings,
+        embedder,
+        question_embedder=make_question_embedder(settings),
+        rerank_embedders=make_rerank_embedders(settings),
+    )
 
 
 def _text(retriever: Retriever, article_id: str, start: int, end: int) -> str:

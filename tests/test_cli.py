@@ -45,9 +45,10 @@ def test_index_and_stats_on_bundled_corpus(tmp_path: Path) -> None:
     stats = json.loads(cli(tmp_path, "stats", "--json").stdout)
     assert stats["articles"] == 1 and stats["passages"] >= 3
     assert stats["model"] == "sentence-transformers/all-MiniLM-L6-v2"
-    # The tuned question encoder is exported with the index, not on the first question.
+    # The tuned question encoder and the re-ranking pair are exported with the index, not
+    # on the first question.
     exports = [p.name for p in (tmp_path / "idx" / "models").iterdir()]
-    assert any("-q" in name for name in exports) and len(exports) == 2, exports
+    assert sum("-q" in name for name in exports) == 3 and len(exports) == 4, exports
     assert stats["dimension"] == 384 and stats["index_type"] == "flat"
     again = cli(tmp_path, "index", "--json")
     report = json.loads(again.stdout)

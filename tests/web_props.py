@@ -236,7 +236,7 @@ def cli_environment(work: Path, fetch_max_mb: float = 1.0) -> Iterator[None]:
         for name, value in env.items():
             patch.setenv(name, value)
         patch.setattr("index.embedding.make_embedder", lambda settings: HashEmbedder())
-        patch.setattr(cli, "prepare_question_encoder", lambda settings: None)
+        patch.setattr(cli, "prepare_tuned_encoders", lambda settings: None)
         yield
 
 

@@ -77,6 +77,13 @@ SENTENCE_FEATURES = (
     "tuned_cosine_gap",  # tuned cosine minus the best candidate's (as cosine_gap)
 )
 
+#: The re-ranking stage's features (``rerank``), per sentence of the answer model's best.
+RERANK_FEATURES = (
+    "answer_score",  # the answer model's log-odds
+    "pair_cosine",  # cosine between the re-ranking pair's question and sentence vectors
+    "pair_cosine_gap",  # that cosine minus the best one among the re-ranked
+)
+
 
 @dataclass(frozen=True)
 class Candidate:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..types import Hit
 from .evidence import EVIDENCE_FEATURES
-from .features import SENTENCE_FEATURES, Candidate
+from .features import RERANK_FEATURES, SENTENCE_FEATURES, Candidate
 
 MODEL_FILE = "answer_model.json"
 
@@ -61,6 +61,7 @@ class LinearModel:
 class AnswerModels:
     sentence: LinearModel  # log-odds that a sentence answers the question
     evidence: LinearModel  # log-odds that the articles answer the question
+    rerank: LinearModel | None = None  # the re-ranking stage (``rerank``); None: none
 
 
 @cache
@@ -69,13 +70,23 @@ def load_models() -> AnswerModels:
     raw = json.loads(
         resources.files(__package__ or "index.answering").joinpath(MODEL_FILE).read_text("utf-8")
     )
+    return models_from_json(raw)
+
+
+def models_from_json(raw: Mapping[str, Any]) -> AnswerModels:
+    """The models of an ``answer_model.json``, checked against this version's features."""
+    rerank = raw.get("rerank")
     models = AnswerModels(
-        LinearModel.from_json(raw["sentence"]), LinearModel.from_json(raw["evidence"])
+        LinearModel.from_json(raw["sentence"]),
+        LinearModel.from_json(raw["evidence"]),
+        LinearModel.from_json(rerank) if rerank else None,
     )
     if models.sentence.features != SENTENCE_FEATURES:
         raise RuntimeError(f"{MODEL_FILE} was fitted on other sentence features: refit it.")
     if models.evidence.features != EVIDENCE_FEATURES:
         raise RuntimeError(f"{MODEL_FILE} was fitted on other evidence features: refit it.")
+    if models.rerank is not None and models.rerank.features != RERANK_FEATURES:
+        raise RuntimeError(f"{MODEL_FILE} was fitted on other re-ranking features: refit it.")
     return models
 
 

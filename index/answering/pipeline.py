@@ -2,8 +2,9 @@
 
 One generation of the index is pinned for the whole question (``Retriever.pin``),
 then: correct the spelling -> retrieve passages -> gather their sentences as candidates
--> score them with the answer model -> decide whether the articles cover the question
-(else abstain) -> choose 1-3 quotes -> cite them.
+-> score them with the answer model -> re-score its best few with the re-ranking pair
+-> decide whether the articles cover the question (else abstain) -> choose 1-3 quotes
+-> cite them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .markup import NO_WORDS, strip_markup
 from .model import AnswerModels, load_models, rerank_passages, score, sigmoid
 from .query_terms import QueryTerms, query_terms
 from .quotes import choose_quotes, excluded
+from .rerank import RERANK_DEPTH, rerank
 from .result import Answer
 
 
@@ -35,6 +37,7 @@ class Ranked:
     texts: dict[str, str]  # the texts of the head passages' articles, by id
     corrected: tuple[tuple[str, str], ...] = ()  # typos fixed in the query: (typed, fixed)
     head: int = HEAD  # how many of ``hits`` the answer model re-orders
+    text: str = ""  # the query as searched (typos fixed): what the encoders embed
 
 
 def answer(
@@ -96,8 +99,14 @@ def rank(
     current question when ``query`` adds earlier ones; ``models`` replaces the shipped
     ones (cross-validation)."""
     ranked = gather(retriever, query, k, filters, mode, question=question, gen=gen)
+    models = models or load_models()
     t = time.perf_counter()
-    cands = score(ranked.candidates, (models or load_models()).sentence)
+    cands = score(ranked.candidates, models.sentence)
+    if models.rerank is not None and mode != "lexical":
+        top = [ranked.texts[c.hit.article_id][c.start : c.end] for c in cands[:RERANK_DEPTH]]
+        cosines = retriever.pair_cosines(ranked.text, top) if top else None
+        if cosines is not None:
+            cands = rerank(cands, cosines.tolist(), models.rerank)
     head = rerank_passages(ranked.hits[: ranked.head], cands)
     timings = {**ranked.timings, "rank": ranked.timings["rank"] + _ms(t)}
     hits = (head + ranked.hits[ranked.head :])[: max(k, ranked.head)]
@@ -138,7 +147,7 @@ def gather(
             vector, tuned = retriever.query_vector(query), retriever.tuned_vector(query)
         cands = sentence_candidates(question or query, vector, head, texts, stored, terms, tuned)
     timings["rank"] = _ms(t)
-    return Ranked(hits, cands, terms, timings, texts, tuple(corrected.items()), depth)
+    return Ranked(hits, cands, terms, timings, texts, tuple(corrected.items()), depth, query)
 
 
 def coverage_probability(question: str, ranked: Ranked, models: AnswerModels) -> float:

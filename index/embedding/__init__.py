@@ -13,12 +13,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..settings import Settings
-from .tuning import TUNING_PATH, load_tuning
+from .tuning import RERANK_QUESTION_PATH, RERANK_SENTENCE_PATH, TUNING_PATH, load_tuning
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Embedder", "embedder_backend", "make_embedder", "make_question_embedder"]
+__all__ = [
+    "Embedder",
+    "embedder_backend",
+    "make_embedder",
+    "make_question_embedder",
+    "make_rerank_embedders",
+]
 
 
 @runtime_checkable
@@ -62,6 +68,20 @@ def make_embedder(settings: Settings) -> Embedder:
 def make_question_embedder(settings: Settings, path: Path = TUNING_PATH) -> Embedder | None:
     """The tuned question encoder (``tuning``) for ``settings``' backend, or None where
     there is none (another model than the one the tuning was fitted to, or no tuning file)."""
+    return make_tuned_embedder(settings, path)
+
+
+def make_rerank_embedders(settings: Settings) -> tuple[Embedder, Embedder] | None:
+    """The re-ranking pair (``tuning``): its question tower and its sentence tower, or
+    None where there is none (as for ``make_question_embedder``)."""
+    question = make_tuned_embedder(settings, RERANK_QUESTION_PATH)
+    sentence = make_tuned_embedder(settings, RERANK_SENTENCE_PATH)
+    return None if question is None or sentence is None else (question, sentence)
+
+
+def make_tuned_embedder(settings: Settings, path: Path) -> Embedder | None:
+    """The default model with the tuning file ``path`` applied, for ``settings``' backend;
+    None with another model or without the file."""
     if not settings.model_is_default or not path.is_file():
         return None
     tuning = load_tuning(path)

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     import numpy as np
 
 TUNING_PATH = Path(__file__).with_name("question_tuning.npz")
+#: The re-ranking pair (``index.answering.rerank``): a question and a sentence tower.
+RERANK_QUESTION_PATH = Path(__file__).with_name("rerank_question.npz")
+RERANK_SENTENCE_PATH = Path(__file__).with_name("rerank_sentence.npz")
 _META = "__meta__"
 LORA_DOWN = ".lora_down"  # rank x inputs
 LORA_UP = ".lora_up"  # outputs x rank

@@ -15,7 +15,13 @@ import time
 from typing import TYPE_CHECKING, Literal
 
 from .. import english
-from ..embedding import Embedder, embedder_backend, make_embedder, make_question_embedder
+from ..embedding import (
+    Embedder,
+    embedder_backend,
+    make_embedder,
+    make_question_embedder,
+    make_rerank_embedders,
+)
 from ..errors import ArticlebotError
 from ..settings import Settings
 from ..stores import open_store
@@ -44,15 +50,20 @@ class Retriever:
         store: Store | None = None,
         *,
         question_embedder: Embedder | None = None,
+        rerank_embedders: tuple[Embedder, Embedder] | None = None,
     ) -> None:
-        """``question_embedder`` embeds questions for the answer model's ``tuned_cosine``
-        (``index.embedding.tuning``); built from ``settings`` when ``embedder`` is too."""
+        """``question_embedder`` embeds questions for the answer model's ``tuned_cosine``,
+        ``rerank_embedders`` (question tower, sentence tower) for its re-ranking stage
+        (``index.embedding.tuning``); both built from ``settings`` when ``embedder`` is."""
         self.settings = settings
         if embedder is None:
             embedder = make_embedder(settings)
             question_embedder = question_embedder or make_question_embedder(settings)
+            rerank_embedders = rerank_embedders or make_rerank_embedders(settings)
         self.embedder = embedder
         self.question_embedder = question_embedder
+        self.rerank_embedders = rerank_embedders
+        self._pair: LRU[str, np.ndarray] = LRU(QUERY_CACHE)
         self.store = store or open_store(settings, read=True)
         self._lock = threading.Lock()
         self._vectors: LRU[str, np.ndarray] = LRU(QUERY_CACHE)
@@ -105,8 +116,9 @@ class Retriever:
         )
         self.embedder.embed(["warm up"])
         english.counts()  # word weights and the typo corrector's word list
-        if self.question_embedder is not None:
-            self.question_embedder.embed(["warm up"])
+        for extra in (self.question_embedder, *(self.rerank_embedders or ())):
+            if extra is not None:
+                extra.embed(["warm up"])
 
     # --- one-off reads of the current generation (CLI, bot, tests) -----------------------
     def passage_count(self) -> int:
@@ -142,6 +154,23 @@ class Retriever:
             vector = self.question_embedder.embed([query])[0]
             self._tuned.put(query, vector)
         return vector
+
+    def set_rerank_embedders(self, pair: tuple[Embedder, Embedder] | None) -> None:
+        """Re-rank with ``pair`` (question tower, sentence tower) from now on (evaluation)."""
+        self.rerank_embedders = pair
+        self._pair = LRU(QUERY_CACHE)
+
+    def pair_cosines(self, query: str, sentences: list[str]) -> np.ndarray | None:
+        """Each sentence's cosine to the query by the re-ranking pair (None without one):
+        the query by its question tower (cached), the sentences by its sentence tower."""
+        if self.rerank_embedders is None:
+            return None
+        questions, sentence_tower = self.rerank_embedders
+        vector = self._pair.get(query)
+        if vector is None:
+            vector = questions.embed([query])[0]
+            self._pair.put(query, vector)
+        return sentence_tower.embed(sentences) @ vector
 
     # --- search ----------------------------------------------------------------------------
     def search(
