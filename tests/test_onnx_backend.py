@@ -22,7 +22,12 @@ from index.embedding import embedder_backend, make_embedder
 from index.embedding.onnx_files import ONNX_NAME
 from index.embedding.onnx_runtime import OnnxEmbedder, batches
 from index.embedding.torch_backend import SentenceTransformerEmbedder
-from index.embedding.tuning import load_tuning
+from index.embedding.tuning import (
+    RERANK_QUESTION_PATH,
+    RERANK_SENTENCE_PATH,
+    TUNING_PATH,
+    load_tuning,
+)
 from index.errors import ConfigError, IndexMismatchError
 from index.indexing import run_index
 from index.retrieval import Retriever
@@ -184,9 +189,10 @@ def test_short_texts_batch_wider_than_long_ones() -> None:
 @pytest.fixture(scope="session")
 def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cache = tmp_path_factory.mktemp("onnx-models")
-    tuning = load_tuning()  # `articlebot index` also exports the tuned question encoder
+    # `articlebot index` also exports the tuned question encoder and the re-ranking pair.
+    tunings = [load_tuning(p) for p in (TUNING_PATH, RERANK_QUESTION_PATH, RERANK_SENTENCE_PATH)]
     for quantized in (False, True):
-        for tuned in (None, tuning):
+        for tuned in (None, *tunings):
             OnnxEmbedder(cache_root=cache, quantized=quantized, tuning=tuned).model_path  # noqa: B018
     return cache
 
