@@ -32,12 +32,12 @@ def ranked(q: Any, models: Any) -> list[Any]:
     """``q``'s candidates as the product ranks them with ``models``: scored, then
     re-ranked where the models have the stage and ``q`` its cosines."""
     from index.answering.model import score
-    from index.answering.rerank import RERANK_DEPTH, rerank
+    from index.answering.rerank import rerank_best
 
     cands = score(q.ranked.candidates, models.sentence)
-    if models.rerank is None or q.pair is None or not cands:
-        return cands
-    return rerank(cands, cosines(q, cands[:RERANK_DEPTH]), models.rerank)
+    return rerank_best(
+        cands, models.rerank, lambda top: None if q.pair is None else cosines(q, top)
+    )
 
 
 def cosines(q: Any, cands: list[Any]) -> list[float]:

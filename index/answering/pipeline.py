@@ -2,7 +2,7 @@
 
 One generation of the index is pinned for the whole question (``Retriever.pin``),
 then: correct the spelling -> retrieve passages -> gather their sentences as candidates
--> score them with the answer model -> re-score its best few with the re-ranking pair
+-> score them with the answer model -> re-order its best few with the re-ranking pair
 -> decide whether the articles cover the question (else abstain) -> choose 1-3 quotes
 -> cite them.
 """
@@ -22,7 +22,7 @@ from .markup import NO_WORDS, strip_markup
 from .model import AnswerModels, load_models, rerank_passages, score, sigmoid
 from .query_terms import QueryTerms, query_terms
 from .quotes import choose_quotes, excluded
-from .rerank import RERANK_DEPTH, rerank
+from .rerank import rerank_best
 from .result import Answer
 
 
@@ -102,11 +102,14 @@ def rank(
     models = models or load_models()
     t = time.perf_counter()
     cands = score(ranked.candidates, models.sentence)
-    if models.rerank is not None and mode != "lexical":
-        top = [ranked.texts[c.hit.article_id][c.start : c.end] for c in cands[:RERANK_DEPTH]]
-        cosines = retriever.pair_cosines(ranked.text, top) if top else None
-        if cosines is not None:
-            cands = rerank(cands, cosines.tolist(), models.rerank)
+    if mode != "lexical":
+
+        def cosines_of(top: list[Candidate]) -> list[float] | None:
+            texts = [ranked.texts[c.hit.article_id][c.start : c.end] for c in top]
+            cosines = retriever.pair_cosines(ranked.text, texts)
+            return None if cosines is None else cosines.tolist()
+
+        cands = rerank_best(cands, models.rerank, cosines_of)
     head = rerank_passages(ranked.hits[: ranked.head], cands)
     timings = {**ranked.timings, "rank": ranked.timings["rank"] + _ms(t)}
     hits = (head + ranked.hits[ranked.head :])[: max(k, ranked.head)]

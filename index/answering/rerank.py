@@ -11,15 +11,28 @@ pair's cosine and that cosine's gap to the best one, and re-orders the few.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from .features import RERANK_FEATURES, Candidate
 from .model import LinearModel
 
-__all__ = ["RERANK_DEPTH", "RERANK_FEATURES", "rerank", "rerank_rows"]
+__all__ = ["RERANK_DEPTH", "RERANK_FEATURES", "rerank", "rerank_best", "rerank_rows"]
 
 RERANK_DEPTH = 6  # sentences re-embedded per question: the cost of this stage
+
+
+def rerank_best(
+    scored: list[Candidate],
+    model: LinearModel | None,
+    cosines_of: Callable[[list[Candidate]], Sequence[float] | None],
+) -> list[Candidate]:
+    """``scored`` (best first) with its best RERANK_DEPTH re-ordered by ``model``, their
+    pair cosines from ``cosines_of``; as it was without a model or cosines (None)."""
+    if model is None or not scored:
+        return scored
+    cosines = cosines_of(scored[:RERANK_DEPTH])
+    return scored if cosines is None else rerank(scored, cosines, model)
 
 
 def rerank_rows(scores: Sequence[float], cosines: Sequence[float]) -> list[tuple[float, ...]]:
