@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from index.embedding.onnx_tables import TABLES_DIR
+
 from .helpers import ARTICLE_A, REPO, cli, seed_models, write
 
 pytestmark = pytest.mark.slow
@@ -47,8 +49,10 @@ def test_index_and_stats_on_bundled_corpus(tmp_path: Path) -> None:
     assert stats["model"] == "sentence-transformers/all-MiniLM-L6-v2"
     # The tuned question encoder and the re-ranking pair are exported with the index, not
     # on the first question.
-    exports = [p.name for p in (tmp_path / "idx" / "models").iterdir()]
+    models = tmp_path / "idx" / "models"
+    exports = [p.name for p in models.iterdir() if p.name != TABLES_DIR]
     assert sum("-q" in name for name in exports) == 3 and len(exports) == 4, exports
+    assert len(list((models / TABLES_DIR).iterdir())) == 1  # their one word-embedding table
     assert stats["dimension"] == 384 and stats["index_type"] == "flat"
     again = cli(tmp_path, "index", "--json")
     report = json.loads(again.stdout)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,9 @@ from hypothesis import strategies as st
 
 from index.embedding import embedder_backend, make_embedder
 from index.embedding.onnx_files import ONNX_NAME
+from index.embedding.onnx_inference import make_session, run_batch
 from index.embedding.onnx_runtime import OnnxEmbedder, batches
+from index.embedding.onnx_tables import MANIFEST, TABLES_DIR, session_tables
 from index.embedding.torch_backend import SentenceTransformerEmbedder
 from index.embedding.tuning import (
     RERANK_QUESTION_PATH,
@@ -257,6 +260,60 @@ def test_export_is_fused_and_says_so(onnx_cache: Path) -> None:
         ops = {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}
         attention = "QAttention" if quantized else "Attention"  # the embedding table stays fp32
         assert {"EmbedLayerNormalization", attention, "SkipLayerNormalization"} <= ops
+
+
+def _exports(cache: Path) -> list[Path]:
+    return sorted(cache.glob(f"*/{ONNX_NAME}"))
+
+
+@pytest.mark.slow
+def test_exports_share_one_word_table(onnx_cache: Path) -> None:
+    exports = _exports(onnx_cache)
+    assert len(exports) == 8  # fp32 and int8, each plain, question encoder and the pair
+    manifests = [json.loads((p.parent / MANIFEST).read_text()) for p in exports]
+    assert {tuple(m) for m in manifests} == {("model.embeddings.word_embeddings.weight",)}
+    files = {m["model.embeddings.word_embeddings.weight"]["file"] for m in manifests}
+    assert len(files) == 1  # the tuning leaves the table alone: one file for all eight
+    assert [p.name for p in (onnx_cache / TABLES_DIR).iterdir()] == list(files)
+    tables = [session_tables(p) for p in exports]
+    assert all(
+        t["model.embeddings.word_embeddings.weight"]
+        is tables[0]["model.embeddings.word_embeddings.weight"]
+        for t in tables
+    )  # one copy per process
+
+
+@pytest.mark.slow
+def test_shared_tables_give_the_same_vectors(onnx_cache: Path) -> None:
+    embedder = OnnxEmbedder(cache_root=onnx_cache)
+    ids = [e.ids for e in embedder.tokenizers.window.encode_batch(TEXTS[:5])]
+    pad = embedder.tokenizers.pad_id
+    for path in _exports(onnx_cache):
+        own = run_batch(make_session(path, 1, shared=False), ids, pad, "mean")
+        shared = run_batch(make_session(path, 1), ids, pad, "mean")
+        np.testing.assert_array_equal(shared, own)
+
+
+@pytest.mark.slow
+def test_a_missing_or_unfit_table_falls_back_to_the_exports_own(
+    onnx_cache: Path, tmp_path: Path
+) -> None:
+    source = _exports(onnx_cache)[0].parent
+    copy = tmp_path / "models" / source.name
+    shutil.copytree(source, copy)
+    model = copy / ONNX_NAME
+    assert session_tables(model) == {}  # no tables folder beside the copy
+    table = np.load(next((onnx_cache / TABLES_DIR).iterdir()))
+    (tmp_path / "models" / TABLES_DIR).mkdir()
+    name = json.loads((copy / MANIFEST).read_text())["model.embeddings.word_embeddings.weight"]
+    np.save(tmp_path / "models" / TABLES_DIR / name["file"], table[:100])  # the wrong shape
+    assert session_tables(model) == {}
+    (copy / MANIFEST).write_text("{not json")
+    assert session_tables(model) == {}
+    embedder = OnnxEmbedder(cache_root=onnx_cache, quantized=False)
+    ids = [e.ids for e in embedder.tokenizers.window.encode_batch(TEXTS[:2])]
+    got = run_batch(make_session(model, 1), ids, embedder.tokenizers.pad_id, "mean")
+    assert got.shape == (2, 384)
 
 
 @pytest.mark.slow

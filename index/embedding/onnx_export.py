@@ -31,6 +31,7 @@ from ..errors import ConfigError
 from ..fs import fsync_path
 from .onnx_files import EXPORT_VERSION, ONNX_NAME, OPSET, ModelFiles, cache_dir_for, read_json
 from .onnx_inference import Tokenizers, make_session, prepare, run_batch
+from .onnx_tables import save_tables
 
 if TYPE_CHECKING:
     from .tuning import Tuning
@@ -111,6 +112,8 @@ def _export_into(
             fp32.unlink()
     else:
         fp32.rename(work / ONNX_NAME)
+    # The check reads the shared tables as every session will (onnx_tables).
+    save_tables(work / ONNX_NAME, cache_root)
     _check_export(st_model, work / ONNX_NAME, files, backend)
     return bool(fused)
 

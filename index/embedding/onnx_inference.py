@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .onnx_files import ModelFiles, read_json
+from .onnx_tables import session_tables
 
 if TYPE_CHECKING:
     import numpy as np
@@ -58,11 +59,28 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def make_session(path: Path, threads: int, *, spin: bool = True) -> Any:
+def make_session(path: Path, threads: int, *, spin: bool = True, shared: bool = True) -> Any:
     """``spin``: worker threads busy-wait for the next op (ONNX Runtime's default, good
     for batches). A second model serving questions beside the first must not: two
-    spinning sessions fight over the cores (see benchmarks/README.md)."""
+    spinning sessions fight over the cores (see benchmarks/README.md). ``shared``: read
+    the export's lookup tables from the process's one copy (``onnx_tables``)."""
     import onnxruntime as ort  # type: ignore[import-untyped]
+
+    tables = session_tables(path) if shared else {}
+    if tables:
+        options = _options(threads, spin)
+        for name, value in tables.items():
+            options.add_initializer(name, value)
+        try:
+            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception:  # a table that no longer fits the model: the export's own copy
+            pass
+    options = _options(threads, spin)
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _options(threads: int, spin: bool) -> Any:
+    import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -71,7 +89,7 @@ def make_session(path: Path, threads: int, *, spin: bool = True) -> Any:
     options.log_severity_level = 3
     if not spin:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return options
 
 
 def run_batch(
