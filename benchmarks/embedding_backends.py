@@ -59,8 +59,10 @@ print(json.dumps({
     "warm_answer_ms": (time.perf_counter() - t) / 20 * 1000,
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork+exec.
     "maxrss_mb": int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read())[1]) / 1024,
+    "rss_mb": int(re.search(r"VmRSS:\\s+(\\d+)", open("/proc/self/status").read())[1]) / 1024,
     "torch": "torch" in sys.modules,
     "quotes": len(ans.quotes),
+    "quote_texts": [q.text for q in ans.quotes],
 }))
 """
 

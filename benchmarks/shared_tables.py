@@ -17,48 +17,24 @@ Work files go to /tmp/articlebot-bench/shared-tables.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.corpus import REPO, WORK
+from benchmarks.embedding_backends import _FIRST_ANSWER, now, run_json
 
 QUESTION = "What did Aliyev say about Turkey and Israel?"
 MODES = ("shared", "own copies")
 
-_ASK = """
-import json, re, sys, time
-if sys.argv[2] == "own copies":
-    import index.embedding.onnx_inference as inference
-    inference.session_tables = lambda path: {}
-from pathlib import Path
-from index.answering import answer
-from index.retrieval import Retriever
-from index.settings import Settings
-
-def status(key):
-    return int(re.search(key + r":\\s+(\\d+)", open("/proc/self/status").read())[1]) / 1024
-
-settings = Settings(_env_file=None, index_dir=Path(sys.argv[1]))
-retriever = Retriever(settings)
-ans = answer(retriever, sys.argv[3])
-first = time.time() - float(sys.argv[4])  # since the parent started this process
-t = time.perf_counter()
-for _ in range(20):
-    answer(retriever, sys.argv[3])
-print(json.dumps({
-    "first_answer_s": first,
-    "warm_answer_ms": (time.perf_counter() - t) / 20 * 1000,
-    "peak_rss_mb": status("VmHWM"),
-    "rss_mb": status("VmRSS"),
-    "quotes": [q.text for q in ans.quotes],
-}))
+# Prepended to embedding_backends' first-answer script: the sessions' own copies.
+_OWN_COPIES = """
+import index.embedding.onnx_inference as inference
+inference.session_tables = lambda path: {}
 """
 
 
@@ -69,10 +45,9 @@ def index_corpus(index_dir: Path) -> None:
 
 
 def ask(index_dir: Path, mode: str) -> dict:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    args = [sys.executable, "-c", _ASK, str(index_dir), mode, QUESTION, repr(time.time())]
-    out = subprocess.run(args, check=True, env=env, cwd=REPO, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    script = (_OWN_COPIES if mode == "own copies" else "") + _FIRST_ANSWER
+    args = [sys.executable, "-c", script, str(index_dir), "onnx-int8", QUESTION, *now()]
+    return run_json(args, {**os.environ, "HF_HUB_OFFLINE": "1"})[1]
 
 
 def main() -> None:
@@ -86,12 +61,13 @@ def main() -> None:
     for _ in range(args.runs):
         for mode in MODES:
             runs[mode].append(ask(index_dir, mode))
-    same = all(r["quotes"] == runs[MODES[0]][0]["quotes"] for rows in runs.values() for r in rows)
+    first = runs[MODES[0]][0]["quote_texts"]
+    same = all(r["quote_texts"] == first for rows in runs.values() for r in rows)
     print(f"{os.cpu_count()} CPUs; median of {args.runs} runs each; same quotes: {same}")
     print("| tables | first answer s | peak RSS MB | RSS after 21 answers MB | warm answer ms |")
     print("|---|---|---|---|---|")
     for mode, rows in runs.items():
-        cols = ("first_answer_s", "peak_rss_mb", "rss_mb", "warm_answer_ms")
+        cols = ("first_answer_s", "maxrss_mb", "rss_mb", "warm_answer_ms")
         cells = " | ".join(f"{statistics.median(r[c] for r in rows):.2f}" for c in cols)
         print(f"| {mode} | {cells} |")
 
